@@ -1,0 +1,125 @@
+"""Parquet per stage, with one DuckDB catalog file that exposes every stage as a view.
+
+Each stage writes its own Parquet file atomically (temp file + rename), so a reader never sees half a file.
+The DuckDB file only holds views over those files; writing a view is short and is serialised by a file
+lock, because DuckDB allows one writing process at a time and Dagster runs steps in separate processes.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+def read_sql(name: str) -> str:
+    path = SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"SQL file {path} is missing")
+    return path.read_text(encoding="utf-8")
+
+
+def run_sql(name: str, **frames: pl.DataFrame) -> pl.DataFrame:
+    """Run sql/<name>.sql in an in-memory DuckDB with the given frames registered as tables."""
+    con = duckdb.connect(":memory:")
+    try:
+        for table, frame in frames.items():
+            con.register(table, frame.to_arrow())
+        return pl.from_arrow(con.sql(read_sql(name)).to_arrow_table())
+    finally:
+        con.close()
+
+
+class DataStore:
+    """Where stage outputs live: <root>/parquet/<table>.parquet and <root>/instr_assets.duckdb."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.parquet_dir = self.root / "parquet"
+        self.duckdb_path = self.root / "instr_assets.duckdb"
+
+    def path(self, *parts: str) -> Path:
+        p = self.root.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def table_path(self, table: str) -> Path:
+        return self.parquet_dir / f"{table}.parquet"
+
+    def write_table(self, table: str, df: pl.DataFrame) -> Path:
+        self.parquet_dir.mkdir(parents=True, exist_ok=True)
+        final = self.table_path(table)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        df.write_parquet(tmp)
+        os.replace(tmp, final)
+        self.register_view(table, f"SELECT * FROM read_parquet('{_sql_str(final)}')")
+        return final
+
+    def write_glob_view(self, table: str, pattern: Path) -> None:
+        self.register_view(table, f"SELECT * FROM read_parquet('{_sql_str(pattern)}', union_by_name=true)")
+
+    def read_table(self, table: str) -> pl.DataFrame:
+        path = self.table_path(table)
+        if not path.exists():
+            raise FileNotFoundError(f"table {table!r} has not been materialized yet ({path} is missing)")
+        return pl.read_parquet(path)
+
+    def write_json(self, rel: str, obj) -> Path:
+        final = self.path(rel)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        os.replace(tmp, final)
+        return final
+
+    @contextmanager
+    def _catalog_lock(self, timeout_s: float = 120.0):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".duckdb.lock", "w") as fh:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"could not lock the DuckDB catalog {self.duckdb_path} in {timeout_s}s")
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def register_view(self, table: str, select_sql: str) -> None:
+        with self._catalog_lock():
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    con = duckdb.connect(str(self.duckdb_path))
+                    break
+                except duckdb.IOException:
+                    # Another program (a user's DuckDB shell, say) holds the file; wait for it, then say so.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            try:
+                con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {select_sql}')
+            finally:
+                con.close()
+
+    def query(self, sql: str) -> pl.DataFrame:
+        con = duckdb.connect(str(self.duckdb_path), read_only=True)
+        try:
+            return pl.from_arrow(con.sql(sql).to_arrow_table())
+        finally:
+            con.close()
+
+
+def _sql_str(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,144 @@
+"""Chat-template tokenization with prompt tokens masked out of the labels, and packing into fixed-length
+sequences whose samples cannot attend to each other."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+IGNORE = -100
+
+SEQ_SCHEMA = {
+    "split": pl.Utf8, "seq_index": pl.Int32, "input_ids": pl.List(pl.Int32), "labels": pl.List(pl.Int32),
+    "position_ids": pl.List(pl.Int32), "sample_lens": pl.List(pl.Int32), "pair_ids": pl.List(pl.Utf8),
+    "n_tokens": pl.Int32, "n_supervised": pl.Int32,
+}
+SAMPLE_SCHEMA = {
+    "pair_id": pl.Utf8, "split": pl.Utf8, "n_tokens": pl.Int32, "n_supervised": pl.Int32, "status": pl.Utf8,
+    "detail": pl.Utf8, "seq_index": pl.Int32,
+}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """Token ids and labels, with labels only on assistant turns (content and end-of-turn token).
+
+    Assistant spans are found by rendering the conversation prefix by prefix: the text a turn adds after its
+    generation prompt is what the model must learn to produce.
+    """
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        through = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not (full.startswith(before) and full.startswith(through) and through.startswith(before)):
+            raise TemplateError("the chat template does not render conversations prefix by prefix; cannot locate assistant turns")
+        spans.append((len(before), len(through.rstrip("\n"))))
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids = enc["input_ids"]
+    labels = [
+        tok if any(s <= start < e for s, e in spans) else IGNORE
+        for tok, (start, _end) in zip(ids, enc["offset_mapping"])
+    ]
+    return ids, labels
+
+
+@dataclass(frozen=True)
+class PackRules:
+    seq_len: int = 256
+    # 'drop' a sample longer than seq_len, or 'truncate_response' to cut it at seq_len (counted either way).
+    overflow: str = "drop"
+
+
+def pack_best_fit(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Best-fit decreasing: each sample goes into the fullest bin it still fits; returns bins of indices."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    bins: list[list[int]] = []
+    free: list[int] = []
+    for i in order:
+        best = -1
+        for b, room in enumerate(free):
+            if lengths[i] <= room and (best < 0 or room < free[best]):
+                best = b
+        if best < 0:
+            bins.append([i])
+            free.append(capacity - lengths[i])
+        else:
+            bins[best].append(i)
+            free[best] -= lengths[i]
+    return bins
+
+
+def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(packed sequences, per-sample accounting) for one split."""
+    if rules.overflow not in ("drop", "truncate_response"):
+        raise ValueError(f"overflow: {rules.overflow!r} is not 'drop' or 'truncate_response'")
+    samples, accounting = [], []
+    for row in pairs.select("pair_id", "messages").iter_rows(named=True):
+        ids, labels = encode_conversation(tokenizer, row["messages"])
+        status, detail = "packed", None
+        if len(ids) > rules.seq_len:
+            if rules.overflow == "drop":
+                status, detail = "dropped_too_long", f"{len(ids)} tokens > seq_len {rules.seq_len}"
+            else:
+                ids, labels = ids[: rules.seq_len], labels[: rules.seq_len]
+                status, detail = "truncated", f"cut to seq_len {rules.seq_len}"
+        n_sup = sum(1 for x in labels if x != IGNORE)
+        if status != "dropped_too_long" and n_sup == 0:
+            status, detail = "dropped_no_supervised_tokens", "no assistant token survived"
+        accounting.append({"pair_id": row["pair_id"], "split": split, "n_tokens": len(ids), "n_supervised": n_sup,
+                           "status": status, "detail": detail, "seq_index": None})
+        if status in ("packed", "truncated"):
+            samples.append((row["pair_id"], ids, labels, len(accounting) - 1))
+    bins = pack_best_fit([len(s[1]) for s in samples], rules.seq_len)
+    sequences = []
+    for seq_index, members in enumerate(bins):
+        ids, labels, pos, lens, pids = [], [], [], [], []
+        for m in members:
+            pid, s_ids, s_labels, acc_idx = samples[m]
+            ids += s_ids
+            labels += s_labels
+            pos += list(range(len(s_ids)))
+            lens.append(len(s_ids))
+            pids.append(pid)
+            accounting[acc_idx]["seq_index"] = seq_index
+        sequences.append({"split": split, "seq_index": seq_index, "input_ids": ids, "labels": labels,
+                          "position_ids": pos, "sample_lens": lens, "pair_ids": pids, "n_tokens": len(ids),
+                          "n_supervised": sum(1 for x in labels if x != IGNORE)})
+    return pl.DataFrame(sequences, schema=SEQ_SCHEMA), pl.DataFrame(accounting, schema=SAMPLE_SCHEMA)
+
+
+def collate(rows: list[dict], seq_len: int, pad_id: int, dtype=None):
+    """Batch packed rows into tensors with a block-diagonal causal mask (additive, [B, 1, L, L]).
+
+    Positions restart at each sample, and a token may only attend to earlier tokens of its own sample;
+    padding forms its own block so no attention row is empty.
+    """
+    import torch
+
+    dtype = dtype or torch.float32
+    b = len(rows)
+    input_ids = torch.full((b, seq_len), pad_id, dtype=torch.long)
+    labels = torch.full((b, seq_len), IGNORE, dtype=torch.long)
+    position_ids = torch.zeros((b, seq_len), dtype=torch.long)
+    segment = torch.zeros((b, seq_len), dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        input_ids[i, :n] = torch.tensor(r["input_ids"])
+        labels[i, :n] = torch.tensor(r["labels"])
+        position_ids[i, :n] = torch.tensor(r["position_ids"])
+        start = 0
+        for k, length in enumerate(r["sample_lens"], start=1):
+            segment[i, start:start + length] = k
+            start += length
+    causal = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
+    allowed = (segment[:, :, None] == segment[:, None, :]) & causal
+    mask = torch.zeros((b, 1, seq_len, seq_len), dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "attention_mask": mask,
+            "segment_ids": segment}

@@ -1,0 +1,259 @@
+"""Turn raw records of every format into one instruction/response schema, or a reason why not."""
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from .raw_sources import sha
+from .storage import run_sql
+from .text import compose_user, detect_lang, render_plain
+
+MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+
+CONVERTED_SCHEMA = {
+    "raw_id": pl.Utf8,
+    "ok": pl.Boolean,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,
+    "pair_id": pl.Utf8,
+    "messages": MESSAGE_DTYPE,
+    "system": pl.Utf8,
+    "instruction": pl.Utf8,
+    "input": pl.Utf8,
+    "response": pl.Utf8,
+    "n_turns": pl.Int32,
+    "lang": pl.Utf8,
+    "task_hint": pl.Utf8,
+    "difficulty_hint": pl.Utf8,
+    "reference_answer": pl.Utf8,
+    "record_domain": pl.Utf8,
+    "text": pl.Utf8,
+}
+
+ROLE_ALIASES = {
+    "human": "user", "user": "user", "prompter": "user",
+    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant", "bing": "assistant",
+    "system": "system",
+}
+
+SQUAD_TEMPLATES = {
+    "en": "Read the passage and answer the question with a short span from it.",
+    "zh": "阅读下面的文章，用文中的原话简短回答问题。",
+}
+SQUAD_INPUT = {
+    "en": "Passage: {context}\n\nQuestion: {question}",
+    "zh": "文章：{context}\n\n问题：{question}",
+}
+
+
+class Reject(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _text_field(obj: dict, key: str, required: bool = True) -> str:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise Reject("missing_field", f"field '{key}' is missing")
+        return ""
+    value = obj[key]
+    if not isinstance(value, str):
+        raise Reject("wrong_type", f"field '{key}' is a {type(value).__name__}, expected a string")
+    return value
+
+
+def _content(value, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        # OpenAI-style content parts: keep text parts, refuse anything else rather than drop it silently.
+        texts = []
+        for part in value:
+            if isinstance(part, dict) and part.get("type", "text") == "text":
+                t = part.get("text", part.get("value"))
+                if isinstance(t, str):
+                    texts.append(t)
+                    continue
+            raise Reject("non_text_content", f"{where}: content part {str(part)[:80]!r} is not text")
+        return "".join(texts)
+    raise Reject("wrong_type", f"{where}: content is a {type(value).__name__}, expected a string")
+
+
+def _single_turn(instruction: str, input_text: str, response: str, system: str = "") -> dict:
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": compose_user(instruction, input_text)},
+        {"role": "assistant", "content": response},
+    ]
+    return {"messages": messages, "system": system, "instruction": instruction, "input": input_text, "response": response}
+
+
+def _from_turns(turns: list[dict]) -> dict:
+    system = ""
+    if turns and turns[0]["role"] == "system":
+        system = turns[0]["content"]
+        turns = turns[1:]
+    if not turns:
+        raise Reject("no_turns", "conversation has no user/assistant turns")
+    for i, t in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if t["role"] != expected:
+            raise Reject("bad_turn_order", f"turn {i} is '{t['role']}', expected '{expected}'")
+    if turns[-1]["role"] != "assistant":
+        raise Reject("no_final_response", "conversation ends with a user turn and no response")
+    messages = ([{"role": "system", "content": system}] if system else []) + turns
+    return {"messages": messages, "system": system, "instruction": turns[0]["content"], "input": "",
+            "response": turns[-1]["content"]}
+
+
+def _turns(items, role_key: str, content_key: str, where: str) -> list[dict]:
+    if not isinstance(items, list):
+        raise Reject("wrong_type", f"'{where}' is not a list")
+    out = []
+    for i, t in enumerate(items):
+        if not isinstance(t, dict):
+            raise Reject("wrong_type", f"{where}[{i}] is not an object")
+        raw_role = t.get(role_key)
+        role = ROLE_ALIASES.get(str(raw_role).lower())
+        if role is None:
+            raise Reject("unsupported_role", f"{where}[{i}] has role {raw_role!r}")
+        out.append({"role": role, "content": _content(t.get(content_key), f"{where}[{i}]")})
+    return out
+
+
+def convert_alpaca(obj: dict) -> dict:
+    return _single_turn(_text_field(obj, "instruction"), _text_field(obj, "input", False),
+                        _text_field(obj, "output"), _text_field(obj, "system", False))
+
+
+def convert_sharegpt(obj: dict, key: str = "conversations") -> dict:
+    turns = _turns(obj.get(key), "from", "value", key)
+    if isinstance(obj.get("system"), str) and obj["system"] and not (turns and turns[0]["role"] == "system"):
+        turns = [{"role": "system", "content": obj["system"]}] + turns
+    return _from_turns(turns)
+
+
+def convert_messages(obj: dict, key: str = "messages") -> dict:
+    return _from_turns(_turns(obj.get(key), "role", "content", key))
+
+
+def convert_squad(obj: dict) -> dict:
+    context = obj.get("context")
+    qa = obj.get("qa") or {}
+    if not isinstance(context, str) or not isinstance(qa, dict):
+        raise Reject("missing_field", "question has no context string")
+    question = _text_field(qa, "question")
+    answers = qa.get("answers")
+    if not isinstance(answers, list) or not answers or not isinstance(answers[0], dict):
+        raise Reject("missing_field", "question has no answers")
+    answer = _text_field(answers[0], "text")
+    start = answers[0].get("answer_start")
+    if answer not in context:
+        raise Reject("answer_not_in_context", f"answer {answer[:40]!r} (answer_start={start}) is not in the context")
+    lang = detect_lang(context + question)
+    lang = lang if lang in SQUAD_TEMPLATES else "en"
+    out = _single_turn(SQUAD_TEMPLATES[lang], SQUAD_INPUT[lang].format(context=context, question=question), answer)
+    out["task_hint"] = "extractive_qa"
+    # A span offset that does not point at the answer (non-BMP characters shift offsets) is noted, not fatal.
+    if not (isinstance(start, int) and context[start:start + len(answer)] == answer):
+        out["detail"] = f"answer_start {start} does not match; the answer text is found in the context"
+    return out
+
+
+def convert_self_instruct(obj: dict) -> dict:
+    inst = obj.get("instance")
+    if not isinstance(inst, dict):
+        raise Reject("missing_field", "instance is missing")
+    return _single_turn(_text_field(obj, "instruction"), _text_field(inst, "input", False), _text_field(inst, "output"))
+
+
+def convert_tabular(obj: dict, columns: dict) -> dict:
+    def col(name, required):
+        key = columns.get(name)
+        if key is None:
+            return ""
+        value = obj.get(key)
+        # CSV and Parquet cells may legitimately hold numbers; a number answer is still an answer.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        return _text_field({key: value}, key, required)
+
+    out = _single_turn(col("instruction", True), col("input", False), col("response", True), col("system", False))
+    if columns.get("domain") and isinstance(obj.get(columns["domain"]), str):
+        out["record_domain"] = obj[columns["domain"]]
+    return out
+
+
+def convert_generated(obj: dict) -> dict:
+    out = _single_turn(obj["instruction"], obj.get("input") or "", obj["output"])
+    out["task_hint"] = obj["task_kind"]
+    out["difficulty_hint"] = obj.get("difficulty")
+    out["reference_answer"] = obj["output"]
+    return out
+
+
+SEED_COLUMNS = {"instruction": "instruction", "input": "input", "response": "output", "domain": "domain"}
+
+
+def convert_record(fmt: str, obj, entry_options: dict) -> dict:
+    if not isinstance(obj, dict):
+        raise Reject("not_an_object", f"record is a {type(obj).__name__}")
+    if fmt == "alpaca":
+        return convert_alpaca(obj)
+    if fmt == "sharegpt":
+        return convert_sharegpt(obj, entry_options.get("conversations_key", "conversations"))
+    if fmt == "messages":
+        return convert_messages(obj, entry_options.get("messages_key", "messages"))
+    if fmt == "squad":
+        return convert_squad(obj)
+    if fmt == "self_instruct":
+        return convert_self_instruct(obj)
+    if fmt == "tabular":
+        return convert_tabular(obj, entry_options["columns"])
+    if fmt == "builtin_seed":
+        return convert_tabular(obj, SEED_COLUMNS)
+    if fmt == "builtin_generated":
+        return convert_generated(obj)
+    raise Reject("unknown_format", fmt)
+
+
+def pair_id_of(messages: list[dict]) -> str:
+    return sha(json.dumps(messages, ensure_ascii=False, sort_keys=True))
+
+
+def convert_raw(raw: pl.DataFrame, options_by_source: dict[str, dict]) -> pl.DataFrame:
+    """One row per raw record: the converted pair, or ok=False with a reason."""
+    rows = []
+    for rec in raw.select("raw_id", "source", "format", "record", "parse_error").iter_rows(named=True):
+        row = dict.fromkeys(CONVERTED_SCHEMA)
+        row["raw_id"] = rec["raw_id"]
+        try:
+            if rec["parse_error"] is not None:
+                raise Reject("parse_error", rec["parse_error"])
+            out = convert_record(rec["format"], json.loads(rec["record"]), options_by_source.get(rec["source"], {}))
+            if not out["instruction"].strip():
+                raise Reject("empty_instruction", "the instruction is empty")
+            if not out["response"].strip():
+                raise Reject("empty_response", "the response is empty")
+        except Reject as r:
+            row.update(ok=False, reason=r.reason, detail=r.detail)
+            rows.append(row)
+            continue
+        row.update(out)
+        row["ok"] = True
+        row["pair_id"] = pair_id_of(out["messages"])
+        row["n_turns"] = sum(1 for m in out["messages"] if m["role"] == "user")
+        row["lang"] = detect_lang(" ".join(m["content"] for m in out["messages"] if m["role"] != "system"))
+        row["text"] = render_plain(out["instruction"], out["input"], out["response"])
+        rows.append(row)
+    return pl.DataFrame(rows, schema=CONVERTED_SCHEMA)
+
+
+def unify(raw: pl.DataFrame, options_by_source: dict[str, dict]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(unified_pairs, rejected): the SQL join attaches provenance and splits kept from rejected."""
+    converted = convert_raw(raw, options_by_source)
+    unified = run_sql("unify_pairs", raw_sources=raw, converted=converted)
+    rejected = run_sql("unify_rejected", raw_sources=raw, converted=converted)
+    return unified, rejected

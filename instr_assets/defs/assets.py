@@ -1,0 +1,274 @@
+"""The eight stage assets. Each is a short wrapper: config in, core function, Parquet + DuckDB view out,
+metadata, and blocking Great Expectations checks that stop downstream assets when they fail."""
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from instr_assets.core import augment, clean, split, unify
+from instr_assets.core.raw_sources import read_all_sources
+from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
+from instr_assets.core.storage import run_sql
+
+from .gx_bridge import Expect, check_result
+from .metadata import counts, markdown_table, table_metadata
+from .resources import DataStoreResource
+
+POOL = "instr_assets_catalog"  # one writer at a time for the DuckDB catalog (limit set in dagster.yaml)
+LANGS = ["en", "zh", "other"]
+
+
+def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name=name, asset=asset, blocking=blocking, description=description)
+
+
+def _accounting(df_ids: pl.Series, expected: int) -> tuple[pl.DataFrame, list[Expect]]:
+    """kept + rejected = input: the ids of both sides, unique and as many as the input rows."""
+    return pl.DataFrame({"id": df_ids}), [Expect("row_count", args={"value": expected}), Expect("unique", "id"),
+                                          Expect("not_null", "id")]
+
+
+def _file_version(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- raw_sources
+class RawSourcesConfig(dg.Config):
+    sources_file: str = Field(default=str(DEFAULT_SOURCES_FILE), description="YAML file listing the sources to read")
+
+
+@dg.asset(
+    group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    description="Every record of every configured source, verbatim, with file, line/offset and content hash; "
+                "records that do not parse are kept with their parse error.",
+    check_specs=[
+        _spec("raw_sources", "raw_schema", "columns present; ids, sources and hashes not null"),
+        _spec("raw_sources", "raw_ids_unique", "one row per raw record"),
+    ],
+)
+def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, data_store: DataStoreResource):
+    try:
+        entries, base = load_sources(config.sources_file)
+    except SourceConfigError as e:
+        raise dg.Failure(description=f"config field 'sources_file': {e}") from None
+    raw = read_all_sources(entries, base)
+    store = data_store.store()
+    path = store.write_table("raw_sources", raw)
+    options = pl.DataFrame({"source": [e.name for e in entries],
+                            "options_json": [e.model_dump_json() for e in entries]})
+    store.write_table("raw_source_options", options)
+    errors = raw.filter(pl.col("parse_error").is_not_null())
+    checks = [
+        check_result("raw_schema", raw, [Expect("columns", args={"columns": list(raw.columns)})] +
+                     [Expect("not_null", c) for c in ("raw_id", "source", "file", "locator", "content_hash")]),
+        check_result("raw_ids_unique", raw, [Expect("unique", "raw_id")]),
+    ]
+    return dg.MaterializeResult(
+        metadata=table_metadata(raw, path, ["source", "format", "locator", "parse_error"]) | {
+            "records_per_source": counts(raw, "source"),
+            "parse_errors": errors.height,
+            "parse_error_examples": dg.MetadataValue.md(markdown_table(errors.select("source", "locator", "parse_error").head(10))),
+        },
+        check_results=checks,
+    )
+
+
+# -------------------------------------------------------------------------------------------- unified_pairs
+@dg.asset(
+    deps=[raw_sources], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    description="One schema for all sources: pair_id, source, messages, instruction/input/response, lang, provenance. "
+                "Records that cannot be unified go to unified_pairs_rejected with a reason.",
+    check_specs=[
+        _spec("unified_pairs", "unified_schema", "required columns are not null"),
+        _spec("unified_pairs", "unified_lang_allowed", "lang is en, zh or other"),
+        _spec("unified_pairs", "unified_accounting", "unified + rejected = raw records, each once"),
+    ],
+)
+def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResource):
+    store = data_store.store()
+    raw = store.read_table("raw_sources")
+    options = {s: json.loads(o) for s, o in store.read_table("raw_source_options").iter_rows()}
+    unified, rejected = unify.unify(raw, options)
+    path = store.write_table("unified_pairs", unified)
+    store.write_table("unified_pairs_rejected", rejected)
+    acc_df, acc_exp = _accounting(pl.concat([unified["raw_id"], rejected["raw_id"]]), raw.height)
+    checks = [
+        check_result("unified_schema", unified, [Expect("not_null", c) for c in
+                     ("pair_id", "raw_id", "source", "instruction", "response", "lang", "text")]),
+        check_result("unified_lang_allowed", unified, [Expect("in_set", "lang", {"values": LANGS})]),
+        check_result("unified_accounting", acc_df, acc_exp),
+    ]
+    return dg.MaterializeResult(
+        metadata=table_metadata(unified, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
+            "rejected": rejected.height,
+            "rejected_by_reason": counts(rejected, "reason"),
+            "pairs_per_source": counts(unified, "source"),
+            "pairs_per_lang": counts(unified, "lang"),
+            "duplicate_pair_ids": unified.height - unified["pair_id"].n_unique(),
+        },
+        check_results=checks,
+    )
+
+
+# -------------------------------------------------------------------------------------------- cleaned_pairs
+class CleanConfig(dg.Config):
+    min_response_chars: int = Field(default=1, ge=0)
+    max_response_chars: int = Field(default=6000, ge=1)
+    max_prompt_chars: int = Field(default=8000, ge=1)
+
+
+@dg.asset(
+    deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    description="NFKC, whitespace/control characters, HTML entities, 'no input' folded, length bounds, exact "
+                "dedup on normalized text. Every removal is a row in cleaned_pairs_rejected with a reason code.",
+    check_specs=[
+        _spec("cleaned_pairs", "cleaned_pair_id_unique", "pair_id and normalized text are unique"),
+        _spec("cleaned_pairs", "cleaned_lengths_in_bounds", "response length within the configured bounds"),
+        _spec("cleaned_pairs", "cleaned_lang_allowed", "lang is en, zh or other"),
+        _spec("cleaned_pairs", "cleaned_accounting", "kept + rejected = unified input"),
+    ],
+)
+def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
+    store = data_store.store()
+    unified = store.read_table("unified_pairs")
+    rules = clean.CleanRules(config.min_response_chars, config.max_response_chars, config.max_prompt_chars)
+    cleaned, rejected = clean.clean_pairs(unified, rules)
+    path = store.write_table("cleaned_pairs", cleaned)
+    store.write_table("cleaned_pairs_rejected", rejected)
+    lengths = cleaned.select(pl.col("response").str.len_chars().alias("response_chars"))
+    acc_df, acc_exp = _accounting(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
+    checks = [
+        check_result("cleaned_pair_id_unique", cleaned, [Expect("unique", "pair_id"), Expect("unique", "norm_hash")]),
+        check_result("cleaned_lengths_in_bounds", lengths, [Expect("between", "response_chars", {
+            "min": max(1, config.min_response_chars), "max": config.max_response_chars})]),
+        check_result("cleaned_lang_allowed", cleaned, [Expect("in_set", "lang", {"values": LANGS})]),
+        check_result("cleaned_accounting", acc_df, acc_exp),
+    ]
+    examples = rejected.group_by("reason").head(2).select("reason", "source", "detail")
+    return dg.MaterializeResult(
+        metadata=table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
+            "rejected": rejected.height,
+            "rejected_by_reason": counts(rejected, "reason"),
+            "rejected_examples": dg.MetadataValue.md(markdown_table(examples)),
+            "pairs_per_lang": counts(cleaned, "lang"),
+        },
+        check_results=checks,
+    )
+
+
+# ------------------------------------------------------------------------------------------ augmented_pairs
+class AugmentConfig(dg.Config):
+    seed: int = 13
+    operators: list[str] = Field(default=list(augment.OPERATORS), description=f"any of {list(augment.OPERATORS)}")
+    max_augmented_share: float = Field(default=0.25, ge=0.0, lt=1.0)
+    apply_prob: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+@dg.asset(
+    deps=[cleaned_pairs], group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    description="Cleaned pairs plus seeded augmentations (instruction paraphrase, synonym replacement), each "
+                "child naming its operator and parent pair_id; the augmented share is capped.",
+    check_specs=[
+        _spec("augmented_pairs", "augmented_pair_id_unique", "pair_id unique"),
+        _spec("augmented_pairs", "augmented_lineage", "every child has a parent among the originals and a known operator"),
+        _spec("augmented_pairs", "augmented_share_capped", "augmented share at most the configured cap"),
+    ],
+)
+def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, data_store: DataStoreResource):
+    store = data_store.store()
+    cleaned = store.read_table("cleaned_pairs")
+    try:
+        rules = augment.AugmentRules(config.seed, tuple(config.operators), config.max_augmented_share, config.apply_prob)
+        out = augment.augment_pairs(cleaned, rules)
+    except ValueError as e:
+        raise dg.Failure(description=f"config field 'operators': {e}") from None
+    path = store.write_table("augmented_pairs", out)
+    children = out.filter(pl.col("is_augmented"))
+    lineage = children.select(pl.col("parent_pair_id").is_in(cleaned["pair_id"].implode()).alias("parent_known"), "operator")
+    checks = [
+        check_result("augmented_pair_id_unique", out, [Expect("unique", "pair_id")]),
+        check_result("augmented_lineage", lineage, [Expect("in_set", "parent_known", {"values": [True]}),
+                                                    Expect("in_set", "operator", {"values": list(augment.OPERATORS)})]),
+        check_result("augmented_share_capped", out.select(pl.col("is_augmented").cast(pl.Float64)),
+                     [Expect("mean_between", "is_augmented", {"min": 0.0, "max": config.max_augmented_share + 1e-9})]),
+    ]
+    return dg.MaterializeResult(
+        metadata=table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
+            "augmented": children.height,
+            "augmented_share": round(children.height / max(out.height, 1), 4),
+            "per_operator": counts(out, "operator"),
+            "examples": dg.MetadataValue.md(markdown_table(
+                children.join(cleaned.select("pair_id", pl.col("instruction").alias("parent_instruction")),
+                              left_on="parent_pair_id", right_on="pair_id").select("operator", "parent_instruction", "instruction").head(6))),
+        },
+        check_results=checks,
+    )
+
+
+# ---------------------------------------------------------------------------------------- stratified_splits
+class SplitConfig(dg.Config):
+    seed: int = 2024
+    max_groups_per_stratum: int = Field(default=60, ge=1)
+    validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    min_pairs_per_split: int = Field(default=1, ge=0, description="each split must hold at least this many pairs")
+
+
+@dg.asset(
+    deps=[augmented_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    description="Pairs labelled with domain, task type and difficulty, sampled in balance per stratum (capped), "
+                "split deterministically; augmented children share their parent's split.",
+    check_specs=[
+        _spec("stratified_splits", "no_pair_in_two_splits", "each pair and each parent group in exactly one split"),
+        _spec("stratified_splits", "labels_allowed", "domain, task type, difficulty and split from their allowed sets"),
+        _spec("stratified_splits", "splits_non_empty", "train, validation and test each hold min_pairs_per_split pairs"),
+        _spec("stratified_splits", "splits_accounting", "split + dropped-by-cap = augmented input"),
+    ],
+)
+def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, data_store: DataStoreResource):
+    store = data_store.store()
+    pairs = store.read_table("augmented_pairs")
+    try:
+        rules = split.SplitRules(config.seed, config.max_groups_per_stratum, config.validation_fraction, config.test_fraction)
+        splits, dropped = split.stratify_and_split(pairs, rules)
+    except ValueError as e:
+        raise dg.Failure(description=f"config fields 'validation_fraction'/'test_fraction': {e}") from None
+    path = store.write_table("stratified_splits", splits)
+    store.write_table("stratified_splits_dropped", dropped)
+    stats = run_sql("split_stats", splits=splits)
+    store.write_table("split_stats", stats)
+    splits_per_group = splits.group_by("group_id").agg(pl.col("split").n_unique().alias("n_splits"))
+    per_split = splits.group_by("split").len()
+    sizes = {s: 0 for s in split.SPLITS} | dict(per_split.iter_rows())
+    acc_df, acc_exp = _accounting(pl.concat([splits["pair_id"], dropped["pair_id"]]), pairs.height)
+    checks = [
+        check_result("no_pair_in_two_splits", splits.select("pair_id", "group_id").join(splits_per_group, on="group_id"),
+                     [Expect("unique", "pair_id"), Expect("between", "n_splits", {"min": 1, "max": 1})]),
+        check_result("labels_allowed", splits, [
+            Expect("in_set", "domain", {"values": split.DOMAINS}), Expect("in_set", "task_type", {"values": split.TASK_TYPES}),
+            Expect("in_set", "difficulty", {"values": split.DIFFICULTIES}), Expect("in_set", "split", {"values": split.SPLITS})]),
+        check_result("splits_non_empty", pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())}),
+                     [Expect("between", "pairs", {"min": config.min_pairs_per_split})]),
+        check_result("splits_accounting", acc_df, acc_exp),
+    ]
+    return dg.MaterializeResult(
+        metadata=table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
+            "pairs_per_split": dg.MetadataValue.json(sizes),
+            "dropped_by_cap": dropped.height,
+            "per_domain": counts(splits, "domain"), "per_task_type": counts(splits, "task_type"),
+            "per_difficulty": counts(splits, "difficulty"),
+            "split_stats": dg.MetadataValue.md(markdown_table(stats.head(30))),
+        },
+        check_results=checks,
+    )

@@ -1,0 +1,285 @@
+"""Model-side assets: tokenized shards, the fine-tuned checkpoint and the evaluation report.
+torch and transformers are imported inside the asset bodies so the code location loads fast."""
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from .assets import POOL, _accounting, _file_version, _spec, stratified_splits
+from .gx_bridge import Expect, check_result
+from .metadata import counts, markdown_table, table_metadata
+from .resources import DataStoreResource
+
+SPLITS = ("train", "validation", "test")
+
+
+def _current_manifest(store) -> dict:
+    pointer = store.root / "tokenized" / "current.json"
+    if not pointer.exists():
+        raise dg.Failure(description="tokenized_shards has not been materialized yet")
+    return json.loads((store.root / "tokenized" / json.loads(pointer.read_text())["version"] / "manifest.json").read_text())
+
+
+def _sequences(store, manifest: dict, split: str) -> list[dict]:
+    folder = store.root / "tokenized" / manifest["version"]
+    files = [folder / f for f in manifest["splits"][split]["files"]]
+    return pl.concat([pl.read_parquet(f) for f in files]).to_dicts() if files else []
+
+
+# ---------------------------------------------------------------------------------------- tokenized_shards
+class TokenizeConfig(dg.Config):
+    seq_len: int = Field(default=256, ge=16, le=8192)
+    overflow: Literal["drop", "truncate_response"] = "drop"
+    sequences_per_shard: int = Field(default=512, ge=1)
+    eval_on_originals_only: bool = Field(default=True, description="leave augmented children out of validation/test shards")
+
+
+@dg.asset(
+    deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
+    description="Chat-template tokenization (prompt tokens labelled -100), best-fit-decreasing packing into "
+                "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
+                "tokenizer, chat template and seq_len.",
+    check_specs=[
+        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens and fits seq_len"),
+        _spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
+    ],
+)
+def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
+    from instr_assets.core import modeling
+    from instr_assets.core.tokenize_pack import PackRules, tokenize_and_pack
+
+    store = data_store.store()
+    splits = store.read_table("stratified_splits")
+    tok = modeling.load_tokenizer()
+    fingerprint = modeling.tokenizer_fingerprint(tok)
+    data_version = _file_version(store.table_path("stratified_splits"))
+    identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
+                "eval_on_originals_only": config.eval_on_originals_only}
+    version = _hash_json(identity)
+    folder = store.root / "tokenized" / version
+    tmp = folder.with_name(f".{version}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rules = PackRules(config.seq_len, config.overflow)
+    all_seqs, all_samples, manifest_splits = [], [], {}
+    for name in SPLITS:
+        part = splits.filter(pl.col("split") == name)
+        if name != "train" and config.eval_on_originals_only:
+            part = part.filter(~pl.col("is_augmented"))
+        seqs, samples = tokenize_and_pack(tok, part, name, rules)
+        files = []
+        for i in range(0, max(seqs.height, 1), config.sequences_per_shard):
+            chunk = seqs.slice(i, config.sequences_per_shard)
+            if chunk.is_empty():
+                break
+            fname = f"{name}-{i // config.sequences_per_shard:05d}.parquet"
+            chunk.write_parquet(tmp / fname)
+            files.append(fname)
+        real = int(seqs["n_tokens"].sum()) if seqs.height else 0
+        manifest_splits[name] = {
+            "files": files, "sequences": seqs.height, "samples_packed": int(samples["status"].is_in(["packed", "truncated"]).sum()),
+            "tokens": real, "supervised_tokens": int(seqs["n_supervised"].sum()) if seqs.height else 0,
+            "packing_efficiency": round(real / max(1, seqs.height * config.seq_len), 4),
+        }
+        all_seqs.append(seqs)
+        all_samples.append(samples)
+    manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time()}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    store.write_json("tokenized/current.json", {"version": version})
+    seqs = pl.concat(all_seqs)
+    samples = pl.concat(all_samples)
+    store.write_glob_view("tokenized_shards", folder / "*.parquet")
+    store.write_table("tokenized_samples", samples)
+    expected = splits.height if not config.eval_on_originals_only else splits.filter(
+        (pl.col("split") == "train") | ~pl.col("is_augmented")).height
+    acc_df, acc_exp = _accounting(samples["pair_id"] + "/" + samples["split"], expected)
+    packed_samples = samples.filter(pl.col("status").is_in(["packed", "truncated"]))
+    checks = [
+        check_result("every_sequence_supervised", seqs.select("n_supervised", "n_tokens"), [
+            Expect("between", "n_supervised", {"min": 1}), Expect("between", "n_tokens", {"min": 1, "max": config.seq_len})]),
+        check_result("tokenized_accounting", acc_df, acc_exp),
+    ]
+    ratio = packed_samples.select((pl.col("n_supervised") / pl.col("n_tokens")).alias("r"))["r"]
+    if packed_samples.height:
+        checks[0].metadata["supervised_ratio_p10_p50_p90"] = dg.MetadataValue.json(
+            [round(float(ratio.quantile(q)), 3) for q in (0.1, 0.5, 0.9)])
+    return dg.MaterializeResult(
+        metadata=table_metadata(seqs, folder, ["split", "seq_index", "n_tokens", "n_supervised"]) | {
+            "version": version, "identity": dg.MetadataValue.json(identity),
+            "per_split": dg.MetadataValue.json(manifest_splits),
+            "sample_status": counts(samples, "status"),
+            "packing_efficiency_train": manifest_splits["train"]["packing_efficiency"],
+        },
+        data_version=dg.DataVersion(version),
+        check_results=checks,
+    )
+
+
+def _hash_json(obj) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ finetuned_checkpoint
+class TrainConfig(dg.Config):
+    base_model: Literal["smollm2", "tiny"] = Field(default="smollm2", description="SmolLM2-135M-Instruct, or a tiny random model of the same family")
+    max_steps: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=4, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    warmup_steps: int = Field(default=3, ge=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    eval_every: int = Field(default=10, ge=1)
+    eval_max_sequences: int = Field(default=16, ge=1)
+    seed: int = 0
+    device: str = Field(default="auto", description="auto, cpu or cuda")
+
+
+@dg.asset(
+    deps=[tokenized_shards], group_name="model", kinds={"pytorch", "safetensors"}, pool=POOL,
+    description="Causal LM fine-tuned with AdamW on the NLL of response tokens; validation every N steps, the "
+                "best checkpoint kept, saved in Hugging Face format (safetensors) with its lineage.",
+    check_specs=[_spec("finetuned_checkpoint", "loss_finite", "every logged training and validation loss is finite")],
+)
+def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
+    from instr_assets.core import modeling
+    from instr_assets.core.train import TrainSettings, train
+
+    store = data_store.store()
+    manifest = _current_manifest(store)
+    seq_len = manifest["identity"]["seq_len"]
+    settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k != "base_model"}, seq_len=seq_len)
+    model, tok = modeling.load_base_model(config.base_model, seed=config.seed)
+    final = store.root / "checkpoints" / "finetuned"
+    tmp = final.with_name(f".finetuned.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    result = train(model, _sequences(store, manifest, "train"), _sequences(store, manifest, "validation"), settings,
+                   tok.pad_token_id, save_best=lambda m: modeling.save_model(m, tok, tmp), log=context.log.info)
+    lineage = {
+        "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
+        "shards_identity": manifest["identity"], "dagster_run_id": context.run_id,
+        "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"]},
+    }
+    (tmp / "training_config.json").write_text(json.dumps({**asdict(settings), "base_model": config.base_model}, indent=2))
+    (tmp / "lineage.json").write_text(json.dumps(lineage, indent=2))
+    (tmp / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64, "val_loss": pl.Float64,
+                                                      "lr": pl.Float64, "tokens_per_s": pl.Float64})
+    store.write_table("finetuned_checkpoint", history)
+    losses = pl.concat([history["train_loss"].drop_nulls(), history["val_loss"].drop_nulls()]).to_frame("loss")
+    checks = [check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
+        Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4})])]
+    vals = history.filter(pl.col("val_loss").is_not_null())
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(final)), "base_model": config.base_model,
+            "best_step": result["best_step"], "best_val_loss": result["best_val_loss"],
+            "initial_val_loss": float(vals["val_loss"][0]), "train_seconds": round(result["train_seconds"], 1),
+            "tokens_per_s": round(result["tokens_seen"] / max(result["train_seconds"], 1e-9), 1),
+            "device": result["device"], "shards_version": manifest["version"],
+            "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
+            "dagster/row_count": history.height,
+        },
+        check_results=checks,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- eval_report
+class EvalConfig(dg.Config):
+    max_exact_match_items: int = Field(default=48, ge=0)
+    exact_match_max_new_tokens: int = Field(default=24, ge=1)
+    sample_generations: int = Field(default=3, ge=0)
+    sample_max_new_tokens: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+
+
+@dg.asset(
+    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown"}, pool=POOL,
+    description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
+                "on verifiable tasks, sample generations; Markdown report.",
+    check_specs=[
+        _spec("eval_report", "metrics_finite", "every reported loss and perplexity is finite"),
+        _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
+    ],
+)
+def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
+    from instr_assets.core import evaluate, modeling
+    from instr_assets.core.train import pick_device
+
+    store = data_store.store()
+    manifest = _current_manifest(store)
+    ckpt = store.root / "checkpoints" / "finetuned"
+    lineage = json.loads((ckpt / "lineage.json").read_text())
+    training = json.loads((ckpt / "training_result.json").read_text()) | json.loads((ckpt / "training_config.json").read_text())
+    seq_len = manifest["identity"]["seq_len"]
+    splits = store.read_table("stratified_splits")
+    labels = splits.select("pair_id", "domain", "task_type", "difficulty")
+    device = pick_device("auto")
+    base, tok = modeling.load_base_model(lineage["base_model"], seed=lineage["base_seed"])
+    tuned, _ = modeling.load_saved_model(ckpt)
+    models = {"base": base.to(device), "finetuned": tuned.to(device)}
+
+    per_sample = []
+    for split in ("validation", "test"):
+        seqs = _sequences(store, manifest, split)
+        for name, m in models.items():
+            t0 = time.perf_counter()
+            df = evaluate.per_sample_nll(m, seqs, seq_len, tok.pad_token_id, device, config.batch_size)
+            per_sample.append(df.with_columns(pl.lit(name).alias("model"), pl.lit(split).alias("split")))
+            context.log.info(f"{name} on {split}: {df.height} samples in {time.perf_counter() - t0:.1f}s")
+    metrics = evaluate.summarize_losses(pl.concat(per_sample), labels)
+
+    eval_rows = splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
+    verifiable = eval_rows.filter(pl.col("reference_answer").is_not_null()).head(config.max_exact_match_items)
+    exact_frames = []
+    for name, m in models.items():
+        preds = evaluate.generate(m, tok, [list(x) for x in verifiable["messages"].to_list()], config.exact_match_max_new_tokens, device, config.batch_size)
+        exact_frames.append(verifiable.select("pair_id", "split", pl.col("task_hint").alias("task_kind"), "reference_answer").with_columns(
+            pl.lit(name).alias("model"), pl.Series("prediction", preds, pl.Utf8),
+            pl.Series("correct", evaluate.score_exact_match(preds, verifiable["reference_answer"].to_list(), verifiable["task_hint"].to_list()), pl.Boolean)))
+    exact = pl.concat(exact_frames) if exact_frames else pl.DataFrame()
+    open_ended = eval_rows.filter((pl.col("split") == "test") & pl.col("reference_answer").is_null()).head(config.sample_generations)
+    prompts = [[m for m in x if m["role"] != "assistant"][:2] for x in open_ended["messages"].to_list()]
+    samples = open_ended.select(pl.col("instruction").str.slice(0, 120).alias("prompt"))
+    for name, m in models.items():
+        outs = evaluate.generate(m, tok, prompts, config.sample_max_new_tokens, device, config.batch_size) if prompts else []
+        samples = samples.with_columns(pl.Series(name, outs, pl.Utf8))
+    report = evaluate.render_report(metrics, exact, samples, training, lineage["base_model"])
+    report_path = store.path("reports", "eval_report.md")
+    report_path.write_text(report, encoding="utf-8")
+    path = store.write_table("eval_report", metrics)
+    if not exact.is_empty():
+        store.write_table("eval_exact_match", exact)
+    head = evaluate.headline(metrics)
+    em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()} if not exact.is_empty() else {}
+    checks = [
+        check_result("metrics_finite", metrics.select("loss", "perplexity").fill_nan(None), [
+            Expect("not_null", "loss"), Expect("not_null", "perplexity"), Expect("between", "loss", {"min": 0.0, "max": 1e4})]),
+        dg.AssetCheckResult(
+            check_name="finetuned_beats_base", severity=dg.AssetCheckSeverity.WARN,
+            passed=bool(head.get("validation_loss_finetuned", math.inf) < head.get("validation_loss_base", -math.inf)),
+            metadata={k: v for k, v in head.items() if k.startswith("validation_loss")}),
+    ]
+    return dg.MaterializeResult(
+        metadata={"report": dg.MetadataValue.md(report), "report_path": dg.MetadataValue.path(str(report_path)),
+                  "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
+                  **{k: round(v, 4) for k, v in head.items()}, **em, "dagster/row_count": metrics.height},
+        check_results=checks,
+    )

@@ -1,0 +1,12 @@
+-- Pairs per split and stratum, with the share of each split that a stratum takes.
+SELECT
+    split,
+    domain,
+    task_type,
+    difficulty,
+    count(*) AS pairs,
+    count(*) FILTER (WHERE is_augmented) AS augmented,
+    round(count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY split), 4) AS share_of_split
+FROM splits
+GROUP BY split, domain, task_type, difficulty
+ORDER BY split, pairs DESC, domain, task_type, difficulty
