@@ -67,9 +67,12 @@ def load_base_model(name: str, seed: int = 0):
     if name == "smollm2":
         folder, gguf = smollm2_gguf()
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
-        # The weights are dequantized on load; the saved model must not claim to be GGUF-quantized.
+        # GGUF weights are dequantized to float32 on load: the model is an ordinary one from here on, and must
+        # neither claim to be quantized in its saved config nor be refused by save_pretrained.
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        model.hf_quantizer = None
+        model.is_quantized = False
         model.config.pad_token_id = tok.pad_token_id
     else:
         torch.manual_seed(seed)

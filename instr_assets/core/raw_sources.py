@@ -36,6 +36,9 @@ def sha(text: str, n: int = 16) -> str:
 
 def _row(entry, file: str, locator: str, line: int | None, record: str | None, error: str | None) -> dict:
     record = record if record is not None else ""
+    # A JSON escape of half a surrogate pair ("\ud83d") re-serialised with ensure_ascii=False is a lone
+    # surrogate that UTF-8 (and so the frame) cannot hold; write it back as its escape.
+    record = record.encode("utf-8", "backslashreplace").decode("utf-8")
     return {
         "raw_id": sha(f"{entry.name}\x1f{file}\x1f{locator}"),
         "source": entry.name,
@@ -59,6 +62,10 @@ def iter_json_records(data: bytes):
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            # A JSON array is not line-based: parse it with the bad bytes escaped, reject only their records.
+            yield from _flag_bad_bytes(_iter_json_array(data.decode("utf-8", "surrogateescape")))
+            return
         # Fall back to line-by-line so only the bad lines are rejected.
         yield from _iter_jsonl_bytes(data)
         return
@@ -66,9 +73,18 @@ def iter_json_records(data: bytes):
     if stripped.startswith("["):
         yield from _iter_json_array(text)
     elif stripped.startswith("{") and _wrapped_list_key(stripped) is not None:
-        yield from _iter_json_array(text, wrapped=True)
+        yield from _iter_json_array(stripped, wrapped=True)
     else:
         yield from _iter_jsonl_bytes(data)
+
+
+def _flag_bad_bytes(records):
+    for locator, line, text, obj, err in records:
+        if any("\udc80" <= ch <= "\udcff" for ch in text):
+            bad = text.encode("utf-8", "surrogateescape")
+            yield locator, line, bad.decode("utf-8", "replace"), None, err or "invalid UTF-8 in this record"
+        else:
+            yield locator, line, text, obj, err
 
 
 def _wrapped_list_key(text: str) -> str | None:
@@ -146,7 +162,7 @@ def _object_records(entry, path: Path, display: str) -> list[dict]:
 
 def _squad_records(entry, path: Path, display: str) -> list[dict]:
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
         articles = doc["data"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         return [_row(entry, display, "file", None, "", f"not a SQuAD-style file: {type(e).__name__}: {e}")]

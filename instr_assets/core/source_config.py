@@ -141,7 +141,10 @@ def _explain(path: Path, raw, err: ValidationError) -> str:
             except (TypeError, KeyError, IndexError, AttributeError):
                 pass
             # loc[2] is the discriminator tag (format) for union members; the field follows it.
-            field = ".".join(str(x) for x in loc[3:]) or ".".join(str(x) for x in loc[2:]) or "(entry)"
+            if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                field = "format"
+            else:
+                field = ".".join(str(x) for x in loc[3:]) or ".".join(str(x) for x in loc[2:]) or "(entry)"
             lines.append(f"  entry #{idx} ({name or 'unnamed'}), field '{field}': {item['msg']}")
         else:
             lines.append(f"  {where or '(top level)'}: {item['msg']}")

@@ -38,13 +38,22 @@ _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
+_INDENT = re.compile(r"^[ \t]*")
+
+
+def _tidy_line(line: str) -> str:
+    # Leading indentation is kept: code in responses depends on it.
+    indent = _INDENT.match(line).group(0)
+    return indent + _SPACES.sub(" ", line[len(indent):]).rstrip()
+
+
 def normalize_text(text: str) -> str:
     """NFKC, HTML entities decoded, control and zero-width characters removed, whitespace tidied."""
     text = html.unescape(text)
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", ln).strip() for ln in text.split("\n")]
+    lines = [_tidy_line(ln) for ln in text.split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 

@@ -223,6 +223,14 @@ def pair_id_of(messages: list[dict]) -> str:
     return sha(json.dumps(messages, ensure_ascii=False, sort_keys=True))
 
 
+def _check_encodable(out: dict) -> None:
+    # An escaped half surrogate pair ("\ud83d", a cut emoji) parses as JSON but cannot be stored as UTF-8.
+    try:
+        json.dumps(out, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise Reject("invalid_unicode", f"lone surrogate {e.object[e.start:e.end]!r} in the text") from None
+
+
 def convert_raw(raw: pl.DataFrame, options_by_source: dict[str, dict]) -> pl.DataFrame:
     """One row per raw record: the converted pair, or ok=False with a reason."""
     rows = []
@@ -233,6 +241,7 @@ def convert_raw(raw: pl.DataFrame, options_by_source: dict[str, dict]) -> pl.Dat
             if rec["parse_error"] is not None:
                 raise Reject("parse_error", rec["parse_error"])
             out = convert_record(rec["format"], json.loads(rec["record"]), options_by_source.get(rec["source"], {}))
+            _check_encodable(out)
             if not out["instruction"].strip():
                 raise Reject("empty_instruction", "the instruction is empty")
             if not out["response"].strip():

@@ -1,0 +1,123 @@
+"""The whole asset graph with dg.materialize on the tiny model, and blocking checks stopping downstream."""
+import json
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from instr_assets.definitions import ALL_ASSETS, defs
+from instr_assets.defs.assets import RawSourcesConfig, SplitConfig
+from instr_assets.defs.model_assets import TrainConfig
+from instr_assets.defs.resources import DataStoreResource
+
+STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits",
+          "tokenized_shards", "finetuned_checkpoint", "eval_report"]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("out")
+    result = dg.materialize(
+        ALL_ASSETS, resources={"data_store": DataStoreResource(root=str(root))},
+        run_config=dg.RunConfig(ops={"finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=8, eval_every=4, lr=2e-3)}),
+    )
+    return result, root
+
+
+def test_definitions_load():
+    assert {a.key.to_user_string() for a in ALL_ASSETS} == set(STAGES)
+    repo = defs.get_repository_def()
+    assert repo.has_job("instruction_pipeline") and repo.has_job("instruction_pipeline_tiny")
+    sched = repo.get_schedule_def("nightly_rebuild")
+    assert sched.cron_schedule == "0 2 * * *" and sched.execution_timezone == "UTC"
+
+
+def test_every_asset_materializes_and_every_check_passes(full_run):
+    result, _ = full_run
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+                    for e in [e.event_specific_data.materialization]}
+    assert materialized == set(STAGES)
+    evals = result.get_asset_check_evaluations()
+    assert len(evals) >= 20
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in evals if not e.passed]
+    assert failed == []
+    for e in evals:
+        assert "evaluated" in e.metadata or e.check_name == "finetuned_beats_base"
+
+
+def _count(con, table):
+    return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+
+def test_outputs_are_queryable_and_consistent(full_run):
+    _, root = full_run
+    con = duckdb.connect(str(root / "instr_assets.duckdb"), read_only=True)
+    raw = _count(con, "raw_sources")
+    assert raw == _count(con, "unified_pairs") + _count(con, "unified_pairs_rejected")
+    assert _count(con, "unified_pairs") == _count(con, "cleaned_pairs") + _count(con, "cleaned_pairs_rejected")
+    # The bundled malformed JSONL line is accounted for as a rejected record, not lost.
+    assert con.execute("SELECT reason FROM unified_pairs_rejected WHERE source='example_messages'").fetchall() == [("parse_error",)]
+    # No pair and no parent group in two splits; children share the parent's split.
+    assert con.execute("SELECT count(*) FROM (SELECT group_id FROM stratified_splits GROUP BY group_id HAVING count(DISTINCT split) > 1)").fetchone()[0] == 0
+    assert {r[0] for r in con.execute("SELECT DISTINCT split FROM stratified_splits").fetchall()} == {"train", "validation", "test"}
+    aug = con.execute("SELECT count(*) FILTER (WHERE is_augmented), count(*) FROM augmented_pairs").fetchone()
+    assert 0 < aug[0] <= 0.25 * aug[1] + 1e-9
+    # Every packed sequence has supervised tokens and fits seq_len.
+    assert con.execute("SELECT min(n_supervised) > 0, max(n_tokens) <= 256 FROM tokenized_shards").fetchone() == (True, True)
+    steps = con.execute("SELECT max(step) FROM finetuned_checkpoint").fetchone()[0]
+    assert steps == 8
+    metrics = pl.from_arrow(con.sql("SELECT * FROM eval_report WHERE facet='overall'").to_arrow_table())
+    assert set(metrics["model"]) == {"base", "finetuned"} and set(metrics["split"]) == {"validation", "test"}
+    con.close()
+
+
+def test_checkpoint_and_report_on_disk(full_run):
+    _, root = full_run
+    ckpt = root / "checkpoints" / "finetuned"
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "config.json").exists()
+    lineage = json.loads((ckpt / "lineage.json").read_text())
+    assert lineage["base_model"] == "tiny" and lineage["shards_version"]
+    from instr_assets.core.modeling import load_saved_model
+
+    model, tok = load_saved_model(ckpt)
+    assert model.config.vocab_size == len(tok)
+    report = (root / "reports" / "eval_report.md").read_text()
+    assert "# Evaluation report" in report and "Exact match" in report and "Loss per domain" in report
+
+
+def test_failing_blocking_check_stops_downstream(tmp_path):
+    # Three pairs cannot fill train, validation and test: splits_non_empty fails and blocks tokenization.
+    csv = tmp_path / "three.csv"
+    csv.write_text("q,a\nWhat is 1+1?,2\nName a colour.,Red\nCapital of France?,Paris\n", encoding="utf-8")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - name: tiny_csv\n    format: tabular\n    path: {csv}\n"
+                       f"    columns: {{instruction: q, response: a}}\n", encoding="utf-8")
+    result = dg.materialize(
+        ALL_ASSETS, resources={"data_store": DataStoreResource(root=str(tmp_path / "out"))},
+        run_config=dg.RunConfig(ops={"raw_sources": RawSourcesConfig(sources_file=str(sources)),
+                                     "stratified_splits": SplitConfig(min_pairs_per_split=1),
+                                     "finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=1)}),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key.to_user_string(), e.check_name) for e in failed] == [("stratified_splits", "splits_non_empty")]
+    assert failed[0].metadata["failed"].value == 1
+    materialized = {e.event_specific_data.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == set(STAGES[:5])  # nothing after the failing check
+    assert not (tmp_path / "out" / "tokenized").exists()
+
+
+def test_bad_source_config_names_entry_and_field(tmp_path):
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - name: broken\n    format: alpaca\n", encoding="utf-8")
+    result = dg.materialize(
+        [ALL_ASSETS[0]], resources={"data_store": DataStoreResource(root=str(tmp_path / "out"))},
+        run_config=dg.RunConfig(ops={"raw_sources": RawSourcesConfig(sources_file=str(sources))}), raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.event_specific_data.error.to_string()
+    assert "broken" in text and "'path'" in text

@@ -1,0 +1,110 @@
+"""Tokenization with masked prompts, packing isolation, and the training loop on the tiny model."""
+import math
+
+import polars as pl
+import pytest
+import torch
+
+from instr_assets.core import modeling
+from instr_assets.core.tokenize_pack import IGNORE, PackRules, collate, encode_conversation, pack_best_fit, tokenize_and_pack
+from instr_assets.core.train import TrainSettings, lr_at, train
+from instr_assets.core.unify import MESSAGE_DTYPE
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return modeling.load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tiny(tok):
+    model, _ = modeling.load_base_model("tiny", seed=0)
+    return model
+
+
+def supervised_text(tok, ids, labels):
+    return tok.decode([i for i, l in zip(ids, labels) if l != IGNORE])
+
+
+def test_only_assistant_turns_are_supervised(tok):
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "你好"},
+            {"role": "assistant", "content": "你好！"}, {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": "4"}]
+    ids, labels = encode_conversation(tok, msgs)
+    assert len(ids) == len(labels)
+    assert supervised_text(tok, ids, labels) == "你好！<|im_end|>4<|im_end|>"
+    # The prompt, including the user's words, is never a training target.
+    assert "What is" not in supervised_text(tok, ids, labels)
+
+
+def test_pack_best_fit_respects_capacity_and_keeps_every_sample():
+    lengths = [90, 60, 50, 40, 30, 30, 10, 100]
+    bins = pack_best_fit(lengths, 100)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 100 for b in bins)
+    assert len(bins) == math.ceil(sum(lengths) / 100)  # this set packs perfectly
+
+
+def _pairs(rows):
+    return pl.DataFrame([{"pair_id": f"p{i}", "messages": m} for i, m in enumerate(rows)],
+                        schema={"pair_id": pl.Utf8, "messages": MESSAGE_DTYPE})
+
+
+def test_overflow_is_dropped_and_counted(tok):
+    long = [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    seqs, samples = tokenize_and_pack(tok, _pairs([long, short, short]), "train", PackRules(seq_len=64))
+    status = dict(zip(samples["pair_id"], samples["status"]))
+    assert status == {"p0": "dropped_too_long", "p1": "packed", "p2": "packed"}
+    assert seqs["n_supervised"].min() >= 1 and seqs["n_tokens"].max() <= 64
+    seqs_t, samples_t = tokenize_and_pack(tok, _pairs([long]), "train", PackRules(seq_len=64, overflow="truncate_response"))
+    # Truncating the prompt leaves no response token: that is caught, not trained on.
+    assert samples_t["status"].to_list() == ["dropped_no_supervised_tokens"] and seqs_t.is_empty()
+
+
+def test_packed_samples_do_not_see_each_other(tok, tiny):
+    convs = [
+        [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "5"}],
+        [{"role": "user", "content": "把这句话翻译成英文：今天天气很好。"}, {"role": "assistant", "content": "The weather is nice today."}],
+        [{"role": "user", "content": "List three colors."}, {"role": "assistant", "content": "Red, green, blue."}],
+    ]
+    seqs, _ = tokenize_and_pack(tok, _pairs(convs), "train", PackRules(seq_len=256))
+    assert seqs.height == 1 and len(seqs["sample_lens"][0]) == 3
+    row = seqs.to_dicts()[0]
+    batch = collate([row], 256, tok.pad_token_id)
+    tiny.eval()
+    with torch.no_grad():
+        packed = tiny(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]).logits[0]
+        start = 0
+        for pid, n in zip(row["pair_ids"], row["sample_lens"]):
+            ids, _ = encode_conversation(tok, convs[int(pid[1:])])
+            alone = tiny(input_ids=torch.tensor([ids])).logits[0]
+            assert torch.allclose(packed[start:start + n], alone, atol=1e-4)
+            start += n
+
+
+def test_lr_schedule_warms_up_then_decays():
+    s = TrainSettings(max_steps=20, warmup_steps=4, lr=1e-3, min_lr_ratio=0.1)
+    lrs = [lr_at(i, s) for i in range(20)]
+    assert lrs[0] < lrs[3] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert lrs[-1] >= 1e-4 - 1e-12
+
+
+def test_training_lowers_validation_loss_and_keeps_the_best(tok):
+    model, _ = modeling.load_base_model("tiny", seed=1)
+    convs = [[{"role": "user", "content": f"What is {a} plus {a}?"}, {"role": "assistant", "content": str(2 * a)}] for a in range(40)]
+    seqs, _ = tokenize_and_pack(tok, _pairs(convs), "train", PackRules(seq_len=128))
+    rows = seqs.to_dicts()
+    saved = []
+    s = TrainSettings(max_steps=12, batch_size=2, lr=3e-3, warmup_steps=2, eval_every=4, seq_len=128)
+    result = train(model, rows, rows[:2], s, tok.pad_token_id, save_best=lambda m: saved.append(result_step(m)), log=lambda _: None)
+    vals = [h["val_loss"] for h in result["history"] if h["val_loss"] is not None]
+    assert vals[-1] < vals[0]
+    assert result["best_val_loss"] == min(vals)
+    assert len(saved) >= 2  # step 0 and at least one improvement
+    assert all(math.isfinite(h["train_loss"]) for h in result["history"][1:])
+
+
+def result_step(model):
+    return sum(p.detach().float().sum().item() for p in model.parameters())

