@@ -48,7 +48,7 @@ def test_every_asset_materializes_and_every_check_passes(full_run):
 
 
 def _count(con, table):
-    return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
 
 
 def test_outputs_are_queryable_and_consistent(full_run):
@@ -60,13 +60,13 @@ def test_outputs_are_queryable_and_consistent(full_run):
     # The bundled malformed JSONL line is accounted for as a rejected record, not lost.
     assert con.execute("SELECT reason FROM unified_pairs_rejected WHERE source='example_messages'").fetchall() == [("parse_error",)]
     # No pair and no parent group in two splits; children share the parent's split.
-    assert con.execute("SELECT count(*) FROM (SELECT group_id FROM stratified_splits GROUP BY group_id HAVING count(DISTINCT split) > 1)").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM (SELECT group_id FROM stratified_splits GROUP BY group_id HAVING count(DISTINCT split) > 1)").fetchall()[0][0] == 0
     assert {r[0] for r in con.execute("SELECT DISTINCT split FROM stratified_splits").fetchall()} == {"train", "validation", "test"}
-    aug = con.execute("SELECT count(*) FILTER (WHERE is_augmented), count(*) FROM augmented_pairs").fetchone()
+    aug = con.execute("SELECT count(*) FILTER (WHERE is_augmented), count(*) FROM augmented_pairs").fetchall()[0]
     assert 0 < aug[0] <= 0.25 * aug[1] + 1e-9
     # Every packed sequence has supervised tokens and fits seq_len.
-    assert con.execute("SELECT min(n_supervised) > 0, max(n_tokens) <= 256 FROM tokenized_shards").fetchone() == (True, True)
-    steps = con.execute("SELECT max(step) FROM finetuned_checkpoint").fetchone()[0]
+    assert con.execute("SELECT min(n_supervised) > 0, max(n_tokens) <= 256 FROM tokenized_shards").fetchall()[0] == (True, True)
+    steps = con.execute("SELECT max(step) FROM finetuned_checkpoint").fetchall()[0][0]
     assert steps == 8
     metrics = pl.from_arrow(con.sql("SELECT * FROM eval_report WHERE facet='overall'").to_arrow_table())
     assert set(metrics["model"]) == {"base", "finetuned"} and set(metrics["split"]) == {"validation", "test"}
