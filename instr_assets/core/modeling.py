@@ -25,9 +25,18 @@ def smollm2_gguf() -> tuple[str, str]:
     return str(folder), GGUF_NAME
 
 
+def _quiet_transformers() -> None:
+    # Progress bars from GGUF conversion and shard writing flood the Dagster run log.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 @functools.lru_cache(maxsize=1)
 def load_tokenizer():
     from transformers import AutoTokenizer
+
+    _quiet_transformers()
 
     folder, name = smollm2_gguf()
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)

@@ -10,11 +10,9 @@ _PREVIEW_SKIP = (pl.List, pl.Struct, pl.Array)
 def table_metadata(df: pl.DataFrame, path=None, preview_cols: list[str] | None = None, n: int = 5) -> dict:
     schema = dg.TableSchema(columns=[dg.TableColumn(name=c, type=str(t)) for c, t in df.schema.items()])
     cols = preview_cols or [c for c, t in df.schema.items() if not isinstance(t, _PREVIEW_SKIP)][:8]
-    md = {
-        "dagster/row_count": df.height,
-        "dagster/column_schema": schema,
-        "preview": dg.MetadataValue.md(markdown_table(df.select(cols).head(n))),
-    }
+    md = {"dagster/row_count": df.height, "dagster/column_schema": schema}
+    if n:
+        md["preview"] = dg.MetadataValue.md(markdown_table(df.select(cols).head(n)))
     if path is not None:
         md["path"] = dg.MetadataValue.path(str(path))
     return md

@@ -195,7 +195,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "tokens_per_s": round(result["tokens_seen"] / max(result["train_seconds"], 1e-9), 1),
             "device": result["device"], "shards_version": manifest["version"],
             "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
-            "dagster/row_count": history.height,
+            **table_metadata(history, None, n=0),
         },
         check_results=checks,
     )
@@ -280,6 +280,6 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     return dg.MaterializeResult(
         metadata={"report": dg.MetadataValue.md(report), "report_path": dg.MetadataValue.path(str(report_path)),
                   "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
-                  **{k: round(v, 4) for k, v in head.items()}, **em, "dagster/row_count": metrics.height},
+                  **{k: round(v, 4) for k, v in head.items()}, **em, **table_metadata(metrics, path, n=8)},
         check_results=checks,
     )
