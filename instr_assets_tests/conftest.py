@@ -9,8 +9,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture
-def shared_data() -> Path:
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The public datasets in ../shared/data; tests using them skip in a user's clone, which has none."""
     if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present (only in the project's own checkouts)")
+        pytest.skip(f"{SHARED_DATA} is not present (public test data only in the project's own checkouts)")
     return SHARED_DATA

@@ -19,7 +19,6 @@ from instr_assets.core.split import DIFFICULTIES, DOMAINS, SPLITS, TASK_TYPES, S
 from instr_assets.core.text import is_no_input, normalize_text
 from instr_assets.core.unify import unify
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def unify_yaml(yaml_path: Path):
@@ -157,13 +156,6 @@ def test_clean_rules_limits(tmp_path):
 
 
 # ---------------------------------------------------------------- clean on public data
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} is not present (public test data only in the project's own checkouts)")
-    return SHARED
-
 
 @pytest.fixture(scope="module")
 def shared_clean(data_dir, tmp_path_factory):

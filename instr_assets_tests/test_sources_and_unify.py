@@ -14,7 +14,6 @@ from instr_assets.core.raw_sources import read_all_sources, read_source
 from instr_assets.core.unify import unify
 
 EXAMPLES = sc.PACKAGE_DATA / "examples"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 # ---------------------------------------------------------------- helpers
@@ -418,13 +417,6 @@ def test_sharegpt_turn_problems(tmp_path):
 
 
 # ---------------------------------------------------------------- shared public data
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} is not present (public test data only in the project's own checkouts)")
-    return SHARED
-
 
 @pytest.fixture(scope="module")
 def shared_run(data_dir, tmp_path_factory):
