@@ -1,9 +1,13 @@
-"""The fine-tuning loop: AdamW on the NLL of response tokens, warmup + cosine, clipping, validation every N
-steps, the best model by validation loss kept. Plain PyTorch so it reads in one sitting."""
+"""The fine-tuning loop: AdamW on the NLL of response tokens, warmup + cosine, clipping, gradient
+accumulation, validation every N steps, the best model by validation loss kept, early stopping, resumable
+checkpoints, and DDP when started under torchrun. Plain PyTorch so it reads in one sitting."""
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +19,7 @@ from .tokenize_pack import IGNORE, collate
 @dataclass(frozen=True)
 class TrainSettings:
     max_steps: int = 30
-    batch_size: int = 4
+    batch_size: int = 4  # sequences per process per micro-step
     grad_accum: int = 1
     lr: float = 1e-4
     min_lr_ratio: float = 0.1
@@ -24,6 +28,8 @@ class TrainSettings:
     grad_clip: float = 1.0
     eval_every: int = 10
     eval_max_sequences: int = 16
+    early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = never
+    checkpoint_every: int = 10  # steps between resumable checkpoints
     seed: int = 0
     seq_len: int = 256
     device: str = "auto"
@@ -77,65 +83,173 @@ def evaluate_loss(model, sequences: list[dict], s: TrainSettings, pad_id: int, d
     return total / max(count, 1)
 
 
-def train(model, train_seqs: list[dict], val_seqs: list[dict], s: TrainSettings, pad_id: int,
-          save_best: Callable[[object], None], log: Callable[[str], None] = print) -> dict:
-    """Train and call save_best(model) whenever validation loss improves (step 0 included)."""
+def distributed() -> tuple[int, int]:
+    """(rank, world size); (0, 1) unless a process group is running (torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if distributed()[1] > 1:
+        dist.barrier()
+
+
+# ----------------------------------------------------------------------------------- resumable checkpoints
+# Everything is stored as safetensors (tensors) and JSON (the rest): resuming never unpickles a file.
+
+def save_resume_state(folder: Path, model, opt, state: dict) -> None:
     import torch
+    from safetensors.torch import save_file, save_model
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    opt_state = opt.state_dict()
+    tensors = {"torch_rng": torch.get_rng_state()}
+    scalars = {}
+    for idx, st in opt_state["state"].items():
+        for key, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars,
+                                                "param_groups": opt_state["param_groups"]}))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def load_resume_state(folder: Path, model, opt, fingerprint: dict) -> dict | None:
+    """Restore model, optimizer and RNG from `folder` if it was written for the same run settings."""
+    import torch
+    from safetensors.torch import load_file, load_model
+
+    if not (folder / "state.json").exists():
+        return None
+    state = json.loads((folder / "state.json").read_text())
+    if state.get("fingerprint") != fingerprint:
+        return None
+    load_model(model, str(folder / "model.safetensors"))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    opt_state: dict = {"state": {}, "param_groups": state.pop("param_groups")}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        opt_state["state"].setdefault(int(idx), {})[name] = value
+    for key, value in state.pop("optimizer_scalars").items():
+        idx, name = key.split(".", 1)
+        opt_state["state"].setdefault(int(idx), {})[name] = value
+    opt.load_state_dict(opt_state)
+    return state
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+
+def train(model, train_seqs: list[dict], val_seqs: list[dict], s: TrainSettings, pad_id: int,
+          save_best: Callable[[object], None], log: Callable[[str], None] = print,
+          resume_dir: Path | None = None, fingerprint: dict | None = None) -> dict:
+    """Train and call save_best(model) whenever validation loss improves (step 0 included).
+
+    With resume_dir, a checkpoint is written every `checkpoint_every` steps and a later call with the same
+    fingerprint continues from it. Under torchrun each process takes its own slice of every global batch.
+    """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
 
     if not train_seqs:
         raise ValueError("no training sequences")
     if not val_seqs:
         raise ValueError("no validation sequences")
+    rank, world = distributed()
     torch.manual_seed(s.seed)
     rng = random.Random(s.seed)
     device = pick_device(s.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=s.lr, betas=(0.9, 0.95))
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(
+        [{"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": s.weight_decay},
+         {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0}],
+        lr=s.lr, betas=(0.9, 0.95))
+    fingerprint = {"settings": asdict(s), "world": world, **(fingerprint or {})}
     val_subset = val_seqs[: s.eval_max_sequences]
-    order: list[int] = []
-    history = []
-    best = {"step": 0, "val_loss": evaluate_loss(model, val_subset, s, pad_id, device)}
-    history.append({"step": 0, "train_loss": None, "val_loss": best["val_loss"], "lr": 0.0, "tokens_per_s": None})
-    save_best(model)
-    log(f"step 0: validation loss {best['val_loss']:.4f}")
+
+    resumed = load_resume_state(resume_dir, model, opt, fingerprint) if resume_dir else None
+    if resumed:
+        start_step, order, history, best = resumed["step"] + 1, resumed["order"], resumed["history"], resumed["best"]
+        tokens_seen, evals_since_best = resumed["tokens_seen"], resumed["evals_since_best"]
+        rng.setstate((resumed["rng"][0], tuple(resumed["rng"][1]), resumed["rng"][2]))
+        log(f"resumed from step {resumed['step']} ({resume_dir})")
+    else:
+        start_step, order, tokens_seen, evals_since_best = 1, [], 0, 0
+        best = {"step": 0, "val_loss": evaluate_loss(model, val_subset, s, pad_id, device)}
+        history = [{"step": 0, "train_loss": None, "val_loss": best["val_loss"], "lr": 0.0, "tokens_per_s": None}]
+        if rank == 0:
+            save_best(model)
+        _barrier()
+        log(f"step 0: validation loss {best['val_loss']:.4f}")
+    ddp = DistributedDataParallel(model) if world > 1 else model
+    per_step = s.batch_size * world
     start = time.perf_counter()
-    tokens_seen = 0
-    for step in range(1, s.max_steps + 1):
+    seen_at_start = tokens_seen
+    for step in range(start_step, s.max_steps + 1):
         for group in opt.param_groups:
             group["lr"] = lr_at(step - 1, s)
         opt.zero_grad(set_to_none=True)
         step_loss = 0.0
         for _ in range(s.grad_accum):
-            if len(order) < s.batch_size:
+            while len(order) < per_step:
                 fresh = list(range(len(train_seqs)))
                 rng.shuffle(fresh)
                 order += fresh
-            batch_rows = [train_seqs[order.pop(0)] for _ in range(s.batch_size)]
-            nll, mask = token_nll(model, collate(batch_rows, s.seq_len, pad_id), device)
+            global_rows = [train_seqs[i] for i in order[:per_step]]
+            del order[:per_step]
+            rows = global_rows[rank * s.batch_size:(rank + 1) * s.batch_size]
+            nll, mask = token_nll(ddp, collate(rows, s.seq_len, pad_id), device)
             loss = nll.sum() / mask.sum().clamp(min=1)
             (loss / s.grad_accum).backward()
             step_loss += loss.item() / s.grad_accum
-            tokens_seen += sum(r["n_tokens"] for r in batch_rows)
+            tokens_seen += sum(r["n_tokens"] for r in global_rows)
         torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()
         elapsed = time.perf_counter() - start
-        tps = tokens_seen / elapsed
+        tps = (tokens_seen - seen_at_start) / elapsed
         entry = {"step": step, "train_loss": step_loss, "val_loss": None, "lr": opt.param_groups[0]["lr"], "tokens_per_s": tps}
         if not math.isfinite(step_loss):
-            history.append(entry)
             raise FloatingPointError(f"training loss became {step_loss} at step {step}")
+        stop = False
         if step % s.eval_every == 0 or step == s.max_steps:
             entry["val_loss"] = evaluate_loss(model, val_subset, s, pad_id, device)
             if entry["val_loss"] < best["val_loss"]:
-                best = {"step": step, "val_loss": entry["val_loss"]}
-                save_best(model)
+                best, evals_since_best = {"step": step, "val_loss": entry["val_loss"]}, 0
+                if rank == 0:
+                    save_best(model)
+                _barrier()
+            else:
+                evals_since_best += 1
+                stop = 0 < s.early_stopping_patience <= evals_since_best
         history.append(entry)
-        eta = elapsed / step * (s.max_steps - step)
+        eta = elapsed / (step - start_step + 1) * (s.max_steps - step)
         val = f", val {entry['val_loss']:.4f}" if entry["val_loss"] is not None else ""
         log(f"step {step}/{s.max_steps}: loss {step_loss:.4f}{val}, {tps:.0f} tok/s, ETA {eta:.0f}s")
+        if resume_dir and rank == 0 and (step % s.checkpoint_every == 0 or stop) and step < s.max_steps:
+            rstate = rng.getstate()
+            save_resume_state(resume_dir, model, opt, {
+                "fingerprint": fingerprint, "step": step, "order": order, "history": history, "best": best,
+                "tokens_seen": tokens_seen, "evals_since_best": evals_since_best,
+                "rng": [rstate[0], list(rstate[1]), rstate[2]]})
+        if stop:
+            log(f"early stopping at step {step}: no improvement in {evals_since_best} evaluations")
+            break
     return {"history": history, "best_step": best["step"], "best_val_loss": best["val_loss"],
-            "train_seconds": time.perf_counter() - start, "tokens_seen": tokens_seen, "settings": asdict(s),
-            "device": str(device)}
+            "train_seconds": time.perf_counter() - start, "tokens_seen": tokens_seen - seen_at_start,
+            "settings": asdict(s), "device": str(device), "world_size": world,
+            "resumed_from_step": resumed["step"] if resumed else None, "stopped_early": history[-1]["step"] < s.max_steps}
