@@ -15,3 +15,24 @@ def data_dir() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"{SHARED_DATA} is not present (public test data only in the project's own checkouts)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_graph_run(tmp_path_factory):
+    """The whole graph materialized once on the tiny model, shared by the graph-level tests."""
+    import dagster as dg
+
+    from instr_assets.definitions import ALL_ASSETS
+    from instr_assets.defs.model_assets import EvalConfig, TrainConfig
+    from instr_assets.defs.resources import DataStoreResource
+
+    root = tmp_path_factory.mktemp("out")
+    result = dg.materialize(
+        ALL_ASSETS, resources={"data_store": DataStoreResource(root=str(root))},
+        run_config=dg.RunConfig(ops={
+            "finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=8, eval_every=4, lr=2e-3),
+            "eval_report": EvalConfig(max_exact_match_items=4, max_chrf_items=6, chrf_max_new_tokens=8,
+                                      sample_generations=2, sample_max_new_tokens=8),
+        }),
+    )
+    return result, root

@@ -15,16 +15,6 @@ STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "s
           "tokenized_shards", "finetuned_checkpoint", "eval_report"]
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("out")
-    result = dg.materialize(
-        ALL_ASSETS, resources={"data_store": DataStoreResource(root=str(root))},
-        run_config=dg.RunConfig(ops={"finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=8, eval_every=4, lr=2e-3)}),
-    )
-    return result, root
-
-
 def test_definitions_load():
     assert {a.key.to_user_string() for a in ALL_ASSETS} == set(STAGES)
     repo = defs.get_repository_def()
@@ -33,8 +23,8 @@ def test_definitions_load():
     assert sched.cron_schedule == "0 2 * * *" and sched.execution_timezone == "UTC"
 
 
-def test_every_asset_materializes_and_every_check_passes(full_run):
-    result, _ = full_run
+def test_every_asset_materializes_and_every_check_passes(tiny_graph_run):
+    result, _ = tiny_graph_run
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
                     for e in [e.event_specific_data.materialization]}
@@ -51,8 +41,8 @@ def _count(con, table):
     return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
 
 
-def test_outputs_are_queryable_and_consistent(full_run):
-    _, root = full_run
+def test_outputs_are_queryable_and_consistent(tiny_graph_run):
+    _, root = tiny_graph_run
     con = duckdb.connect(str(root / "instr_assets.duckdb"), read_only=True)
     raw = _count(con, "raw_sources")
     assert raw == _count(con, "unified_pairs") + _count(con, "unified_pairs_rejected")
@@ -65,7 +55,7 @@ def test_outputs_are_queryable_and_consistent(full_run):
     aug = con.execute("SELECT count(*) FILTER (WHERE is_augmented), count(*) FROM augmented_pairs").fetchall()[0]
     assert 0 < aug[0] <= 0.25 * aug[1] + 1e-9
     # Every packed sequence has supervised tokens and fits seq_len.
-    assert con.execute("SELECT min(n_supervised) > 0, max(n_tokens) <= 256 FROM tokenized_shards").fetchall()[0] == (True, True)
+    assert con.execute("SELECT min(n_supervised) > 0, max(n_tokens) <= 1024 FROM tokenized_shards").fetchall()[0] == (True, True)
     steps = con.execute("SELECT max(step) FROM finetuned_checkpoint").fetchall()[0][0]
     assert steps == 8
     metrics = pl.from_arrow(con.sql("SELECT * FROM eval_report WHERE facet='overall'").to_arrow_table())
@@ -73,8 +63,8 @@ def test_outputs_are_queryable_and_consistent(full_run):
     con.close()
 
 
-def test_checkpoint_and_report_on_disk(full_run):
-    _, root = full_run
+def test_checkpoint_and_report_on_disk(tiny_graph_run):
+    _, root = tiny_graph_run
     ckpt = root / "checkpoints" / "finetuned"
     assert (ckpt / "model.safetensors").exists() and (ckpt / "config.json").exists()
     lineage = json.loads((ckpt / "lineage.json").read_text())

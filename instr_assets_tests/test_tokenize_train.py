@@ -108,3 +108,14 @@ def test_training_lowers_validation_loss_and_keeps_the_best(tok):
 
 def result_step(model):
     return sum(p.detach().float().sum().item() for p in model.parameters())
+
+
+def test_tokenizer_fingerprint_changes_with_the_chat_template(tok):
+    import copy
+
+    before = modeling.tokenizer_fingerprint(tok)
+    changed = copy.deepcopy(tok)
+    changed.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ")
+    after = modeling.tokenizer_fingerprint(changed)
+    assert before["tokenizer_sha"] == after["tokenizer_sha"]
+    assert before["chat_template_sha"] != after["chat_template_sha"]

@@ -1,8 +1,14 @@
-"""Evaluation: loss and perplexity per split and stratum, exact match on verifiable tasks, sample
-generations, rendered as a Markdown report."""
+"""Evaluation: loss and perplexity per split and stratum, exact match on verifiable tasks, chrF on open-ended
+ones, sample generations and the training loss curve, rendered as a Markdown report and a self-contained HTML page."""
 from __future__ import annotations
 
+import base64
+import html
+import itertools
 import math
+import re
+from collections import Counter
+from pathlib import Path
 
 import polars as pl
 
@@ -69,6 +75,19 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
     return [o.strip() for o in outs]
 
 
+def prompt_and_reference(messages: list[dict]) -> tuple[list[dict], str]:
+    """The conversation before its last assistant turn (what the model answers) and that turn's text.
+
+    The answer must not be in the prompt: with it there, a model scores by copying it back."""
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
+    return messages[:last], messages[last]["content"] if last < len(messages) else ""
+
+
+def prompts_and_references(conversations: list[list[dict]]) -> tuple[list[list[dict]], list[str]]:
+    pairs = [prompt_and_reference(list(c)) for c in conversations]
+    return [p for p, _ in pairs], [r for _, r in pairs]
+
+
 def score_exact_match(predictions: list[str], references: list[str], task_kinds: list[str]) -> list[bool]:
     # Upper-casing is the one task whose answer is all about letter case, so it is scored case-sensitively.
     return [
@@ -78,6 +97,93 @@ def score_exact_match(predictions: list[str], references: list[str], task_kinds:
     ]
 
 
+# ---------------------------------------------------------------------------------------------------- chrF
+def chrf_statistics(hypothesis: str, reference: str, char_order: int = 6) -> list[tuple[int, int, int]]:
+    """(matching, hypothesis, reference) character n-gram counts for n = 1..char_order.
+
+    Whitespace is removed first, as in chrF, so the score does not depend on how a language separates words:
+    English and unsegmented Chinese are scored alike."""
+    hyp, ref = "".join(hypothesis.split()), "".join(reference.split())
+    stats = []
+    for n in range(1, char_order + 1):
+        h = Counter(hyp[i:i + n] for i in range(len(hyp) - n + 1))
+        r = Counter(ref[i:i + n] for i in range(len(ref) - n + 1))
+        stats.append((sum((h & r).values()), sum(h.values()), sum(r.values())))
+    return stats
+
+
+def _chrf_from_statistics(stats: list[tuple[int, int, int]], beta: float) -> float:
+    # An order where one side has no n-gram (a text shorter than n) is left out of the average, so a two-character
+    # answer is not marked down for 6-grams it cannot have. Two empty texts are identical: 100.
+    b2 = beta * beta
+    scores = []
+    for match, n_hyp, n_ref in stats:
+        if n_hyp and n_ref:
+            p, r = match / n_hyp, match / n_ref
+            scores.append((1 + b2) * p * r / (b2 * p + r) if match else 0.0)
+    if not scores:
+        return 100.0 if stats[0][1] == stats[0][2] == 0 else 0.0
+    return 100.0 * sum(scores) / len(scores)
+
+
+def chrf(hypothesis: str, reference: str, char_order: int = 6, beta: float = 2) -> float:
+    """Character n-gram F-score (Popović 2015), 0..100; beta = 2 weighs recall twice as much as precision."""
+    return _chrf_from_statistics(chrf_statistics(hypothesis, reference, char_order), beta)
+
+
+def corpus_chrf(hyps: list[str], refs: list[str], char_order: int = 6, beta: float = 2) -> float:
+    """chrF of a corpus from n-gram counts summed over all pairs, then F per order averaged over orders.
+
+    Pooling the counts (as sacreBLEU's corpus chrF does) weighs each pair by its length; a mean of per-pair
+    scores would let a two-character answer count as much as a paragraph."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    if not hyps:
+        raise ValueError("corpus_chrf of an empty corpus")
+    per_pair = [chrf_statistics(h, r, char_order) for h, r in zip(hyps, refs)]
+    pooled = [tuple(map(sum, zip(*orders))) for orders in zip(*per_pair)]
+    return _chrf_from_statistics(pooled, beta)
+
+
+def chrf_table(generations: pl.DataFrame) -> pl.DataFrame:
+    """generations: model, split, prediction, reference -> corpus chrF per model and split, and over both ("all")."""
+    rows = []
+    for split in [*sorted(set(generations["split"])), "all"]:
+        part = generations if split == "all" else generations.filter(pl.col("split") == split)
+        for model in sorted(set(part["model"])):
+            g = part.filter(pl.col("model") == model)
+            rows.append({"model": model, "split": split, "n": g.height,
+                         "chrf": corpus_chrf(g["prediction"].to_list(), g["reference"].to_list())})
+    return pl.DataFrame(rows, schema={"model": pl.Utf8, "split": pl.Utf8, "n": pl.Int64, "chrf": pl.Float64})
+
+
+# ------------------------------------------------------------------------------------------------ loss curve
+def plot_loss_curve(history: pl.DataFrame, path) -> Path:
+    """Training loss per step and validation loss where it was measured, as a small PNG."""
+    # The object API with an explicit Agg canvas: no pyplot state, no display needed, safe in worker processes.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6, 3.5), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    train = history.filter(pl.col("train_loss").is_not_null())
+    val = history.filter(pl.col("val_loss").is_not_null())
+    ax.plot(train["step"].to_list(), train["train_loss"].to_list(), label="train loss", linewidth=1.2)
+    ax.plot(val["step"].to_list(), val["val_loss"].to_list(), "o--", label="validation loss", markersize=5)
+    ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("loss (nats per response token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ rendering
 def _md_table(df: pl.DataFrame, floats: int = 4) -> str:
     cols = df.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -101,7 +207,9 @@ def headline(metrics: pl.DataFrame) -> dict:
     return out
 
 
-def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, samples: pl.DataFrame, training: dict, base_model: str) -> str:
+def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, chrf_scores: pl.DataFrame, samples: pl.DataFrame,
+                  training: dict, base_model: str, loss_curve: str | None = None) -> str:
+    """The report as Markdown; loss_curve is the image reference to show (resolved by inline_images)."""
     overall = metrics.filter(pl.col("facet") == "overall").pivot(on="model", index="split", values=["loss", "perplexity"])
     lines = [
         "# Evaluation report", "",
@@ -113,6 +221,13 @@ def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, samples: pl.DataFr
         acc = exact.group_by("model", "split").agg(pl.col("correct").mean().alias("exact_match"), pl.len().alias("n")).sort("split", "model")
         by_kind = exact.group_by("model", "task_kind").agg(pl.col("correct").mean().alias("exact_match"), pl.len().alias("n")).sort("task_kind", "model")
         lines += ["## Exact match on verifiable generated tasks", "", _md_table(acc, 3), "", _md_table(by_kind, 3), ""]
+    if not chrf_scores.is_empty():
+        t = chrf_scores.pivot(on="model", index=["split", "n"], values="chrf")
+        lines += ["## chrF on open-ended tasks", "",
+                  "Character 6-gram F-score (beta 2, whitespace removed), 0..100, from n-gram counts pooled over each "
+                  "split's generations against the reference answers.", "", _md_table(t, 2), ""]
+    if loss_curve:
+        lines += ["## Training loss curve", "", f"![loss curve]({loss_curve})", ""]
     for facet in ("domain", "task_type", "difficulty"):
         t = (metrics.filter(pl.col("facet") == facet).pivot(on="model", index=["split", "value", "n_samples"], values="loss")
              .sort("split", "value"))
@@ -120,3 +235,75 @@ def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, samples: pl.DataFr
     if not samples.is_empty():
         lines += ["## Sample generations (test split)", "", _md_table(samples, 2), ""]
     return "\n".join(lines)
+
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"(#{1,6})\s+(.*)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CELL_BOUNDARY = re.compile(r"(?<!\\)\|")
+_SEPARATOR_CELL = re.compile(r":?-+:?")
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;color:#222}"
+        "table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}"
+        "th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}"
+        "th{background:#f2f2f2}td{font-variant-numeric:tabular-nums}img{max-width:100%}")
+
+
+def png_data_uri(path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def inline_images(markdown_text: str, images: dict[str, str]) -> str:
+    """Markdown with each image reference found in images (reference -> PNG path) replaced by a data URI,
+    so the page needs no file beside it (the Dagster UI renders such images in Markdown metadata)."""
+    uris = {ref: png_data_uri(p) for ref, p in images.items()}
+    return _IMAGE.sub(lambda m: f"![{m[1]}]({uris.get(m[2], m[2])})", markdown_text)
+
+
+def _inline(text: str) -> str:
+    return _BOLD.sub(r"<strong>\1</strong>", html.escape(text))
+
+
+def _html_table(rows: list[str]) -> str:
+    # Cells are split on unescaped pipes; _md_table writes a pipe inside a cell as "\|".
+    cells = [[c.strip().replace("\\|", "|") for c in _CELL_BOUNDARY.split(r.removeprefix("|"))] for r in rows]
+    cells = [c[:-1] if c and not c[-1] else c for c in cells]  # the empty text after the closing pipe
+    header = len(cells) > 1 and all(_SEPARATOR_CELL.fullmatch(c) for c in cells[1])
+    out = ["<table>"]
+    if header:
+        out.append("<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells[0]) + "</tr></thead>")
+        cells = cells[2:]
+    out += ["<tbody>", *("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in cells), "</tbody></table>"]
+    return "\n".join(out)
+
+
+def _line_kind(line: str) -> str:
+    if not line:
+        return "blank"
+    if line.startswith("|"):
+        return "table"
+    if _HEADING.fullmatch(line):
+        return "heading"
+    return "image" if _IMAGE.fullmatch(line) else "text"
+
+
+def render_html(markdown_text: str, title: str, images: dict[str, str]) -> str:
+    """A self-contained HTML page from the Markdown this module writes: headings, paragraphs, **bold**, pipe
+    tables and images on their own line; all text is escaped and images in `images` are embedded."""
+    body = []
+    lines = (line.strip() for line in inline_images(markdown_text, images).splitlines())
+    for kind, group in itertools.groupby(lines, key=_line_kind):
+        group = list(group)
+        if kind == "table":
+            body.append(_html_table(group))
+        elif kind == "text":
+            body.append(f"<p>{_inline(' '.join(group))}</p>")
+        elif kind == "heading":
+            for line in group:
+                hashes, text = _HEADING.fullmatch(line).groups()
+                body.append(f"<h{len(hashes)}>{_inline(text)}</h{len(hashes)}>")
+        elif kind == "image":
+            for line in group:
+                alt, src = _IMAGE.fullmatch(line).groups()
+                body.append(f'<figure><img alt="{html.escape(alt)}" src="{html.escape(src)}"></figure>')
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")

@@ -50,7 +50,7 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
 
 @dataclass(frozen=True)
 class PackRules:
-    seq_len: int = 256
+    seq_len: int = 1024
     # 'drop' a sample longer than seq_len, or 'truncate_response' to cut it at seq_len (counted either way).
     overflow: str = "drop"
 

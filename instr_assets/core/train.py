@@ -19,7 +19,7 @@ from .tokenize_pack import IGNORE, collate
 @dataclass(frozen=True)
 class TrainSettings:
     max_steps: int = 30
-    batch_size: int = 4  # sequences per process per micro-step
+    batch_size: int = 1  # packed sequences per process per micro-step
     grad_accum: int = 1
     lr: float = 1e-4
     min_lr_ratio: float = 0.1
@@ -27,11 +27,11 @@ class TrainSettings:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     eval_every: int = 10
-    eval_max_sequences: int = 16
+    eval_max_sequences: int = 4
     early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = never
     checkpoint_every: int = 10  # steps between resumable checkpoints
     seed: int = 0
-    seq_len: int = 256
+    seq_len: int = 1024
     device: str = "auto"
 
 
@@ -61,12 +61,14 @@ def token_nll(model, batch, device):
             input_ids=batch["input_ids"].to(device),
             attention_mask=batch["attention_mask"].to(device, dtype=torch.bfloat16 if use_bf16 else torch.float32),
             position_ids=batch["position_ids"].to(device),
+            use_cache=False,
         ).logits
-    targets = batch["labels"].to(device)[:, 1:]
-    logits = logits[:, :-1].float()
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1).clamp(min=0), reduction="none")
+    # Shift the labels rather than slice the logits: a sliced [B, L-1, V] view would be copied whole.
+    labels = batch["labels"].to(device)
+    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1)
+    nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten().clamp(min=0), reduction="none")
     mask = targets != IGNORE
-    return nll.view(targets.shape) * mask, mask
+    return (nll.view(targets.shape) * mask)[:, :-1], mask[:, :-1]
 
 
 def evaluate_loss(model, sequences: list[dict], s: TrainSettings, pad_id: int, device) -> float:
@@ -178,7 +180,7 @@ def train(model, train_seqs: list[dict], val_seqs: list[dict], s: TrainSettings,
     opt = torch.optim.AdamW(
         [{"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": s.weight_decay},
          {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0}],
-        lr=s.lr, betas=(0.9, 0.95))
+        lr=s.lr, betas=(0.9, 0.95), fused=device.type in ("cpu", "cuda"))
     fingerprint = {"settings": asdict(s), "world": world, **(fingerprint or {})}
     val_subset = val_seqs[: s.eval_max_sequences]
 

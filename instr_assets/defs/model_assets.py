@@ -5,6 +5,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,14 +32,14 @@ def _current_manifest(store) -> dict:
 
 
 def _sequences(store, manifest: dict, split: str) -> list[dict]:
-    folder = store.root / "tokenized" / manifest["version"]
-    files = [folder / f for f in manifest["splits"][split]["files"]]
-    return pl.concat([pl.read_parquet(f) for f in files]).to_dicts() if files else []
+    from instr_assets.core.finetune import load_split_sequences
+
+    return load_split_sequences(store.root / "tokenized" / manifest["version"], split)
 
 
 # ---------------------------------------------------------------------------------------- tokenized_shards
 class TokenizeConfig(dg.Config):
-    seq_len: int = Field(default=256, ge=16, le=8192)
+    seq_len: int = Field(default=1024, ge=16, le=8192, description="packed sequence length; 1024 packs the default data at over 98%")
     overflow: Literal["drop", "truncate_response"] = "drop"
     sequences_per_shard: int = Field(default=512, ge=1)
     eval_on_originals_only: bool = Field(default=True, description="leave augmented children out of validation/test shards")
@@ -137,49 +139,73 @@ def _hash_json(obj) -> str:
 class TrainConfig(dg.Config):
     base_model: Literal["smollm2", "tiny"] = Field(default="smollm2", description="SmolLM2-135M-Instruct, or a tiny random model of the same family")
     max_steps: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=1, ge=1, description="packed sequences per process per micro-step")
     grad_accum: int = Field(default=1, ge=1)
     lr: float = Field(default=1e-4, gt=0)
     warmup_steps: int = Field(default=3, ge=0)
     weight_decay: float = Field(default=0.01, ge=0)
     grad_clip: float = Field(default=1.0, gt=0)
     eval_every: int = Field(default=10, ge=1)
-    eval_max_sequences: int = Field(default=16, ge=1)
+    eval_max_sequences: int = Field(default=4, ge=1, description="validation sequences used during training")
+    early_stopping_patience: int = Field(default=0, ge=0, description="evaluations without improvement before stopping; 0 = off")
+    checkpoint_every: int = Field(default=10, ge=1, description="steps between resumable checkpoints")
     seed: int = 0
     device: str = Field(default="auto", description="auto, cpu or cuda")
+    nproc_per_node: int = Field(default=1, ge=1, description="processes for DDP via torchrun (gloo on CPU, NCCL on GPU)")
+    lora_r: int = Field(default=0, ge=0, description="LoRA rank (peft); 0 = full fine-tuning")
+    lora_alpha: int = Field(default=16, ge=1)
+
+
+def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", settings) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={config.nproc_per_node}",
+           "-m", "instr_assets.core.finetune", "--shards-dir", str(shards_dir), "--work-dir", str(work),
+           "--base-model", config.base_model, "--base-seed", str(config.seed), "--settings-json", json.dumps(asdict(settings)),
+           "--lora-r", str(config.lora_r), "--lora-alpha", str(config.lora_alpha)]
+    context.log.info("launching " + " ".join(cmd))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            context.log.info(line.rstrip())
+    if proc.returncode != 0:
+        raise dg.Failure(description=f"torchrun exited with code {proc.returncode}")
 
 
 @dg.asset(
     deps=[tokenized_shards], group_name="model", kinds={"pytorch", "safetensors"}, pool=POOL,
     description="Causal LM fine-tuned with AdamW on the NLL of response tokens; validation every N steps, the "
-                "best checkpoint kept, saved in Hugging Face format (safetensors) with its lineage.",
+                "best checkpoint kept, resumable after a crash, DDP under torchrun, optional LoRA; saved in "
+                "Hugging Face format (safetensors) with its lineage.",
     check_specs=[_spec("finetuned_checkpoint", "loss_finite", "every logged training and validation loss is finite")],
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
-    from instr_assets.core import modeling
-    from instr_assets.core.train import TrainSettings, train
+    from instr_assets.core.finetune import run_finetune
+    from instr_assets.core.train import TrainSettings
 
     store = data_store.store()
     manifest = _current_manifest(store)
-    seq_len = manifest["identity"]["seq_len"]
-    settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k != "base_model"}, seq_len=seq_len)
-    model, tok = modeling.load_base_model(config.base_model, seed=config.seed)
-    final = store.root / "checkpoints" / "finetuned"
-    tmp = final.with_name(f".finetuned.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    result = train(model, _sequences(store, manifest, "train"), _sequences(store, manifest, "validation"), settings,
-                   tok.pad_token_id, save_best=lambda m: modeling.save_model(m, tok, tmp), log=context.log.info)
+    shards_dir = store.root / "tokenized" / manifest["version"]
+    fields = set(TrainSettings.__dataclass_fields__)
+    settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k in fields}, seq_len=manifest["identity"]["seq_len"])
+    # A killed run leaves its work folder; materializing again resumes from its last checkpoint.
+    work = store.root / "checkpoints" / "finetuned.work"
+    if config.nproc_per_node > 1:
+        _torchrun(context, shards_dir, work, config, settings)
+        result = json.loads((work / "training_result.json").read_text())
+    else:
+        result = run_finetune(shards_dir, work, config.base_model, settings, config.seed, config.lora_r,
+                              config.lora_alpha, log=context.log.info)
+    best = work / "best"
     lineage = {
         "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
-        "shards_identity": manifest["identity"], "dagster_run_id": context.run_id,
+        "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
         "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"]},
     }
-    (tmp / "training_config.json").write_text(json.dumps({**asdict(settings), "base_model": config.base_model}, indent=2))
-    (tmp / "lineage.json").write_text(json.dumps(lineage, indent=2))
-    (tmp / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    (best / "training_config.json").write_text(json.dumps({**config.model_dump(), "seq_len": settings.seq_len}, indent=2))
+    (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
+    (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
+    final = store.root / "checkpoints" / "finetuned"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(best, final)
+    shutil.rmtree(work)
     history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64, "val_loss": pl.Float64,
                                                       "lr": pl.Float64, "tokens_per_s": pl.Float64})
     store.write_table("finetuned_checkpoint", history)
@@ -193,7 +219,9 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "best_step": result["best_step"], "best_val_loss": result["best_val_loss"],
             "initial_val_loss": float(vals["val_loss"][0]), "train_seconds": round(result["train_seconds"], 1),
             "tokens_per_s": round(result["tokens_seen"] / max(result["train_seconds"], 1e-9), 1),
-            "device": result["device"], "shards_version": manifest["version"],
+            "device": result["device"], "world_size": result["world_size"], "lora": dg.MetadataValue.json(result["lora"] or {}),
+            "resumed_from_step": result["resumed_from_step"] if result["resumed_from_step"] is not None else -1,
+            "stopped_early": result["stopped_early"], "shards_version": manifest["version"],
             "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
             **table_metadata(history, None, n=0),
         },
@@ -207,13 +235,19 @@ class EvalConfig(dg.Config):
     exact_match_max_new_tokens: int = Field(default=24, ge=1)
     sample_generations: int = Field(default=3, ge=0)
     sample_max_new_tokens: int = Field(default=64, ge=1)
-    batch_size: int = Field(default=8, ge=1)
+    max_chrf_items: int = Field(default=24, ge=0, description="open-ended validation and test items scored with chrF, "
+                                                               "shared evenly between the two splits")
+    chrf_max_new_tokens: int = Field(default=48, ge=1)
+    batch_size: int = Field(default=8, ge=1, description="packed sequences per forward pass when scoring losses")
+    generation_batch_size: int = Field(default=24, ge=1, description="prompts per generate call; on a CPU, decoding "
+                                                                      "costs about as much per step for 24 prompts as for 8")
 
 
 @dg.asset(
-    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown"}, pool=POOL,
+    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"}, pool=POOL,
     description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
-                "on verifiable tasks, sample generations; Markdown report.",
+                "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
+                "Markdown and HTML report.",
     check_specs=[
         _spec("eval_report", "metrics_finite", "every reported loss and perplexity is finite"),
         _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
@@ -249,26 +283,51 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     eval_rows = splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
     verifiable = eval_rows.filter(pl.col("reference_answer").is_not_null()).head(config.max_exact_match_items)
     exact_frames = []
+    verifiable_prompts, _ = evaluate.prompts_and_references(verifiable["messages"].to_list())
     for name, m in models.items():
-        preds = evaluate.generate(m, tok, [list(x) for x in verifiable["messages"].to_list()], config.exact_match_max_new_tokens, device, config.batch_size)
+        preds = evaluate.generate(m, tok, verifiable_prompts, config.exact_match_max_new_tokens, device, config.generation_batch_size)
         exact_frames.append(verifiable.select("pair_id", "split", pl.col("task_hint").alias("task_kind"), "reference_answer").with_columns(
             pl.lit(name).alias("model"), pl.Series("prediction", preds, pl.Utf8),
             pl.Series("correct", evaluate.score_exact_match(preds, verifiable["reference_answer"].to_list(), verifiable["task_hint"].to_list()), pl.Boolean)))
     exact = pl.concat(exact_frames) if exact_frames else pl.DataFrame()
-    open_ended = eval_rows.filter((pl.col("split") == "test") & pl.col("reference_answer").is_null()).head(config.sample_generations)
-    prompts = [[m for m in x if m["role"] != "assistant"][:2] for x in open_ended["messages"].to_list()]
-    samples = open_ended.select(pl.col("instruction").str.slice(0, 120).alias("prompt"))
+
+    open_ended = eval_rows.filter(pl.col("reference_answer").is_null())
+    # Sorting by pair_id (a content hash) draws a fixed pseudo-random subset instead of the first source's rows;
+    # ranking within each split and taking the lowest ranks shares the cap evenly between the splits.
+    scored = (open_ended.sort("pair_id").with_columns(pl.int_range(pl.len()).over("split").alias("rank"))
+              .sort("rank", "split").head(config.max_chrf_items))
+    prompts, references = evaluate.prompts_and_references(scored["messages"].to_list())
+    chrf_frames = []
     for name, m in models.items():
-        outs = evaluate.generate(m, tok, prompts, config.sample_max_new_tokens, device, config.batch_size) if prompts else []
+        t0 = time.perf_counter()
+        outs = evaluate.generate(m, tok, prompts, config.chrf_max_new_tokens, device, config.generation_batch_size)
+        chrf_frames.append(scored.select("pair_id", "split").with_columns(
+            pl.lit(name).alias("model"), pl.Series("prediction", outs, pl.Utf8), pl.Series("reference", references, pl.Utf8)))
+        context.log.info(f"{name}: {scored.height} open-ended generations in {time.perf_counter() - t0:.1f}s")
+    open_generations = pl.concat(chrf_frames)
+    chrf_scores = evaluate.chrf_table(open_generations)
+
+    shown = open_ended.filter(pl.col("split") == "test").head(config.sample_generations)
+    sample_prompts, sample_refs = evaluate.prompts_and_references(shown["messages"].to_list())
+    samples = shown.select(pl.col("instruction").str.slice(0, 120).alias("prompt")).with_columns(pl.Series("reference", sample_refs, pl.Utf8))
+    for name, m in models.items():
+        outs = evaluate.generate(m, tok, sample_prompts, config.sample_max_new_tokens, device, config.generation_batch_size)
         samples = samples.with_columns(pl.Series(name, outs, pl.Utf8))
-    report = evaluate.render_report(metrics, exact, samples, training, lineage["base_model"])
+
+    curve_path = evaluate.plot_loss_curve(store.read_table("finetuned_checkpoint"), store.path("reports", "loss_curve.png"))
+    images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
+    report = evaluate.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
     report_path = store.path("reports", "eval_report.md")
     report_path.write_text(report, encoding="utf-8")
+    html_path = store.path("reports", "eval_report.html")
+    html_path.write_text(evaluate.render_html(report, f"Evaluation report: {lineage['base_model']}", images), encoding="utf-8")
     path = store.write_table("eval_report", metrics)
     if not exact.is_empty():
         store.write_table("eval_exact_match", exact)
+    store.write_table("eval_open_ended", open_generations)
     head = evaluate.headline(metrics)
     em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()} if not exact.is_empty() else {}
+    chrf_md = {f"chrf_{r['model']}": round(r["chrf"], 2) for r in chrf_scores.filter(pl.col("split") == "all").iter_rows(named=True)}
     checks = [
         check_result("metrics_finite", metrics.select("loss", "perplexity").fill_nan(None), [
             Expect("not_null", "loss"), Expect("not_null", "perplexity"), Expect("between", "loss", {"min": 0.0, "max": 1e4})]),
@@ -278,8 +337,12 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
             metadata={k: v for k, v in head.items() if k.startswith("validation_loss")}),
     ]
     return dg.MaterializeResult(
-        metadata={"report": dg.MetadataValue.md(report), "report_path": dg.MetadataValue.path(str(report_path)),
+        metadata={"report": dg.MetadataValue.md(evaluate.inline_images(report, images)),
+                  "report_path": dg.MetadataValue.path(str(report_path)),
+                  "report_html_path": dg.MetadataValue.path(str(html_path)),
+                  "loss_curve_path": dg.MetadataValue.path(str(curve_path)),
                   "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
-                  **{k: round(v, 4) for k, v in head.items()}, **em, **table_metadata(metrics, path, n=8)},
+                  **{k: round(v, 4) for k, v in head.items()}, **em, **chrf_md, "chrf_items": scored.height,
+                  **table_metadata(metrics, path, n=8)},
         check_results=checks,
     )
