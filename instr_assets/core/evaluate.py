@@ -7,7 +7,9 @@ import html
 import itertools
 import math
 import re
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -98,6 +100,54 @@ def score_exact_match(predictions: list[str], references: list[str], task_kinds:
 
 
 # ---------------------------------------------------------------------------------------------------- chrF
+@dataclass(frozen=True)
+class GenerationEval:
+    max_exact_match_items: int = 48
+    exact_match_max_new_tokens: int = 24
+    max_chrf_items: int = 24
+    chrf_max_new_tokens: int = 48
+    sample_generations: int = 3
+    sample_max_new_tokens: int = 64
+    batch_size: int = 24
+
+
+def evaluate_generations(models: dict, tokenizer, eval_rows: pl.DataFrame, device, cfg: GenerationEval,
+                         log=lambda _: None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Greedy generations of every model on held-out originals, as (exact_match, open_ended, samples).
+
+    Verifiable tasks are scored by exact match against their computed answer, open-ended ones keep their
+    generation and reference for chrF, and a few test prompts are shown side by side.
+    """
+    verifiable = eval_rows.filter(pl.col("reference_answer").is_not_null()).head(cfg.max_exact_match_items)
+    open_ended = eval_rows.filter(pl.col("reference_answer").is_null())
+    # Sorting by pair_id (a content hash) draws a fixed pseudo-random subset instead of the first source's rows;
+    # ranking within each split and taking the lowest ranks shares the cap evenly between the splits.
+    scored = (open_ended.sort("pair_id").with_columns(pl.int_range(pl.len()).over("split").alias("rank"))
+              .sort("rank", "split").head(cfg.max_chrf_items))
+    shown = open_ended.filter(pl.col("split") == "test").head(cfg.sample_generations)
+    exact_prompts, _ = prompts_and_references(verifiable["messages"].to_list())
+    chrf_prompts, chrf_refs = prompts_and_references(scored["messages"].to_list())
+    sample_prompts, sample_refs = prompts_and_references(shown["messages"].to_list())
+    exact_frames, chrf_frames = [], []
+    samples = shown.select(pl.col("instruction").str.slice(0, 120).alias("prompt")).with_columns(
+        pl.Series("reference", sample_refs, pl.Utf8))
+    for name, model in models.items():
+        t0 = time.perf_counter()
+        preds = generate(model, tokenizer, exact_prompts, cfg.exact_match_max_new_tokens, device, cfg.batch_size)
+        exact_frames.append(verifiable.select("pair_id", "split", pl.col("task_hint").alias("task_kind"), "reference_answer").with_columns(
+            pl.lit(name).alias("model"), pl.Series("prediction", preds, pl.Utf8),
+            pl.Series("correct", score_exact_match(preds, verifiable["reference_answer"].to_list(),
+                                                   verifiable["task_hint"].to_list()), pl.Boolean)))
+        outs = generate(model, tokenizer, chrf_prompts, cfg.chrf_max_new_tokens, device, cfg.batch_size)
+        chrf_frames.append(scored.select("pair_id", "split").with_columns(
+            pl.lit(name).alias("model"), pl.Series("prediction", outs, pl.Utf8), pl.Series("reference", chrf_refs, pl.Utf8)))
+        outs = generate(model, tokenizer, sample_prompts, cfg.sample_max_new_tokens, device, cfg.batch_size)
+        samples = samples.with_columns(pl.Series(name, outs, pl.Utf8))
+        log(f"{name}: {verifiable.height} exact-match, {scored.height} open-ended and {shown.height} sample "
+            f"generations in {time.perf_counter() - t0:.1f}s")
+    return pl.concat(exact_frames), pl.concat(chrf_frames), samples
+
+
 def chrf_statistics(hypothesis: str, reference: str, char_order: int = 6) -> list[tuple[int, int, int]]:
     """(matching, hypothesis, reference) character n-gram counts for n = 1..char_order.
 

@@ -238,7 +238,7 @@ class EvalConfig(dg.Config):
     max_chrf_items: int = Field(default=24, ge=0, description="open-ended validation and test items scored with chrF, "
                                                                "shared evenly between the two splits")
     chrf_max_new_tokens: int = Field(default=48, ge=1)
-    batch_size: int = Field(default=8, ge=1, description="packed sequences per forward pass when scoring losses")
+    batch_size: int = Field(default=2, ge=1, description="packed sequences per forward pass when scoring losses (logits are B x seq_len x 49k floats)")
     generation_batch_size: int = Field(default=24, ge=1, description="prompts per generate call; on a CPU, decoding "
                                                                       "costs about as much per step for 24 prompts as for 8")
 
@@ -281,38 +281,11 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     metrics = evaluate.summarize_losses(pl.concat(per_sample), labels)
 
     eval_rows = splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
-    verifiable = eval_rows.filter(pl.col("reference_answer").is_not_null()).head(config.max_exact_match_items)
-    exact_frames = []
-    verifiable_prompts, _ = evaluate.prompts_and_references(verifiable["messages"].to_list())
-    for name, m in models.items():
-        preds = evaluate.generate(m, tok, verifiable_prompts, config.exact_match_max_new_tokens, device, config.generation_batch_size)
-        exact_frames.append(verifiable.select("pair_id", "split", pl.col("task_hint").alias("task_kind"), "reference_answer").with_columns(
-            pl.lit(name).alias("model"), pl.Series("prediction", preds, pl.Utf8),
-            pl.Series("correct", evaluate.score_exact_match(preds, verifiable["reference_answer"].to_list(), verifiable["task_hint"].to_list()), pl.Boolean)))
-    exact = pl.concat(exact_frames) if exact_frames else pl.DataFrame()
-
-    open_ended = eval_rows.filter(pl.col("reference_answer").is_null())
-    # Sorting by pair_id (a content hash) draws a fixed pseudo-random subset instead of the first source's rows;
-    # ranking within each split and taking the lowest ranks shares the cap evenly between the splits.
-    scored = (open_ended.sort("pair_id").with_columns(pl.int_range(pl.len()).over("split").alias("rank"))
-              .sort("rank", "split").head(config.max_chrf_items))
-    prompts, references = evaluate.prompts_and_references(scored["messages"].to_list())
-    chrf_frames = []
-    for name, m in models.items():
-        t0 = time.perf_counter()
-        outs = evaluate.generate(m, tok, prompts, config.chrf_max_new_tokens, device, config.generation_batch_size)
-        chrf_frames.append(scored.select("pair_id", "split").with_columns(
-            pl.lit(name).alias("model"), pl.Series("prediction", outs, pl.Utf8), pl.Series("reference", references, pl.Utf8)))
-        context.log.info(f"{name}: {scored.height} open-ended generations in {time.perf_counter() - t0:.1f}s")
-    open_generations = pl.concat(chrf_frames)
+    gen_cfg = evaluate.GenerationEval(
+        config.max_exact_match_items, config.exact_match_max_new_tokens, config.max_chrf_items, config.chrf_max_new_tokens,
+        config.sample_generations, config.sample_max_new_tokens, config.generation_batch_size)
+    exact, open_generations, samples = evaluate.evaluate_generations(models, tok, eval_rows, device, gen_cfg, context.log.info)
     chrf_scores = evaluate.chrf_table(open_generations)
-
-    shown = open_ended.filter(pl.col("split") == "test").head(config.sample_generations)
-    sample_prompts, sample_refs = evaluate.prompts_and_references(shown["messages"].to_list())
-    samples = shown.select(pl.col("instruction").str.slice(0, 120).alias("prompt")).with_columns(pl.Series("reference", sample_refs, pl.Utf8))
-    for name, m in models.items():
-        outs = evaluate.generate(m, tok, sample_prompts, config.sample_max_new_tokens, device, config.generation_batch_size)
-        samples = samples.with_columns(pl.Series(name, outs, pl.Utf8))
 
     curve_path = evaluate.plot_loss_curve(store.read_table("finetuned_checkpoint"), store.path("reports", "loss_curve.png"))
     images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
@@ -342,7 +315,7 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
                   "report_html_path": dg.MetadataValue.path(str(html_path)),
                   "loss_curve_path": dg.MetadataValue.path(str(curve_path)),
                   "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
-                  **{k: round(v, 4) for k, v in head.items()}, **em, **chrf_md, "chrf_items": scored.height,
+                  **{k: round(v, 4) for k, v in head.items()}, **em, **chrf_md, "chrf_items": open_generations["pair_id"].n_unique(),
                   **table_metadata(metrics, path, n=8)},
         check_results=checks,
     )
