@@ -119,3 +119,26 @@ def test_tokenizer_fingerprint_changes_with_the_chat_template(tok):
     after = modeling.tokenizer_fingerprint(changed)
     assert before["tokenizer_sha"] == after["tokenizer_sha"]
     assert before["chat_template_sha"] != after["chat_template_sha"]
+
+
+def test_token_nll_scores_only_supervised_positions_exactly(tok, tiny):
+    import torch.nn.functional as F
+
+    from instr_assets.core.train import token_nll
+
+    convs = [[{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello!"}],
+             [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"},
+              {"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"}]]
+    rows = []
+    for c in convs:
+        ids, labels = encode_conversation(tok, c)
+        rows.append({"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids))), "sample_lens": [len(ids)]})
+    batch = collate(rows, 64, tok.pad_token_id)
+    with torch.no_grad():
+        nll, mask = token_nll(tiny, batch, torch.device("cpu"))
+        full = tiny(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]).logits
+    targets = batch["labels"][:, 1:]
+    reference = F.cross_entropy(full[:, :-1].reshape(-1, full.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    assert torch.equal(mask, targets != IGNORE)
+    assert nll.sum().item() == pytest.approx(reference.item(), rel=1e-5)
+    assert (nll[~mask] == 0).all()

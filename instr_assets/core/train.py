@@ -51,24 +51,29 @@ def lr_at(step: int, s: TrainSettings) -> float:
 
 
 def token_nll(model, batch, device):
-    """Per-token negative log-likelihood [B, L-1] and the mask of supervised positions."""
+    """Per-token negative log-likelihood [B, L-1] (zero where unsupervised) and the supervised-position mask.
+
+    Position i scores token i+1. Only supervised positions go through the LM head: on response-only loss
+    most positions are prompt, and the vocabulary projection is a large share of a small model's compute.
+    """
     import torch
     import torch.nn.functional as F
 
     use_bf16 = device.type == "cuda"
+    labels = batch["labels"].to(device)
+    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1)
+    keep = targets != IGNORE
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
         logits = model(
             input_ids=batch["input_ids"].to(device),
             attention_mask=batch["attention_mask"].to(device, dtype=torch.bfloat16 if use_bf16 else torch.float32),
             position_ids=batch["position_ids"].to(device),
             use_cache=False,
+            logits_to_keep=keep,
         ).logits
-    # Shift the labels rather than slice the logits: a sliced [B, L-1, V] view would be copied whole.
-    labels = batch["labels"].to(device)
-    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1)
-    nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten().clamp(min=0), reduction="none")
-    mask = targets != IGNORE
-    return (nll.view(targets.shape) * mask)[:, :-1], mask[:, :-1]
+    nll = torch.zeros(targets.shape, dtype=torch.float32, device=device)
+    nll[keep] = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets[keep], reduction="none")
+    return nll[:, :-1], keep[:, :-1]
 
 
 def evaluate_loss(model, sequences: list[dict], s: TrainSettings, pad_id: int, device) -> float:
