@@ -63,10 +63,15 @@ def token_nll(model, batch, device):
     labels = batch["labels"].to(device)
     targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1)
     keep = targets != IGNORE
+    mask = batch["attention_mask"].to(device, dtype=torch.bfloat16 if use_bf16 else torch.float32)
+    config = getattr(model, "module", model).config  # DDP wraps the model
+    if config._attn_implementation.startswith("flash"):
+        # Flash attention takes no dense mask; it separates packed samples by the restarting position ids.
+        mask = None
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
         logits = model(
             input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device, dtype=torch.bfloat16 if use_bf16 else torch.float32),
+            attention_mask=mask,
             position_ids=batch["position_ids"].to(device),
             use_cache=False,
             logits_to_keep=keep,
