@@ -13,6 +13,7 @@ import pytest
 from instr_assets.core import source_config as sc
 from instr_assets.core.augment import (OPERATORS, AugmentRules, augment_pairs, paraphrase_instruction,
                                        replace_synonyms)
+from instr_assets.core.quality import FILTERS, QualityRules
 from instr_assets.core.clean import CleanRules, clean_pairs
 from instr_assets.core.raw_sources import read_all_sources
 from instr_assets.core.split import DIFFICULTIES, DOMAINS, SPLITS, TASK_TYPES, SplitRules, stratify_and_split
@@ -81,10 +82,10 @@ HAND = [
     {"instruction": "Translate.", "input": "&lt;无输入&gt;", "output": "Done."},           # 6 kept, input folded
     {"instruction": "ＡＢＣ？", "input": "", "output": "Letters."},                         # 7 kept, NFKC
     {"instruction": "Translate.", "input": "", "output": "Done."},                        # 8 dup of 6
-    {"instruction": "Write a lot.", "input": "", "output": "word " * 30},                 # 9 too long (rules below)
+    {"instruction": "Write a lot.", "input": "", "output": "many words " * 15},           # 9 too long (rules below)
     {"instruction": "Translate.", "input": "无", "output": "Done."},                      # 10 dup of 6
 ]
-RULES = CleanRules(max_response_chars=100)
+RULES = CleanRules(quality=QualityRules(max_words=20))
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_clean_rules_limits(tmp_path):
         {"instruction": "Q?", "input": "", "output": "ok"},
         {"instruction": "Q2?", "input": "x" * 50, "output": "fine"},
     ])
-    cleaned, rejected = clean_pairs(unified, CleanRules(min_response_chars=3, max_prompt_chars=40))
+    cleaned, rejected = clean_pairs(unified, CleanRules(quality=QualityRules(min_words=2), max_prompt_chars=40))
     assert cleaned.height == 0
     assert sorted(rejected["reason"]) == ["prompt_too_long", "response_too_short"]
     empty_cleaned, empty_rejected = clean_pairs(unified.clear())
@@ -188,8 +189,26 @@ def test_shared_clean_accounting(shared_clean):
     assert set(dups["kept_pair_id"]) <= set(cleaned["pair_id"])
 
 
-def test_shared_alpaca_en_duplicates(shared_clean, data_dir):
+def shared_clean_dedup_only(shared_clean):
+    """The shared data cleaned with every quality filter off, so duplicate counts are not masked by them."""
+    unified = shared_clean[0]
+    rules = CleanRules(quality=QualityRules(disabled=frozenset(FILTERS)), pii_action="off")
+    return (unified, *clean_pairs(unified, rules))
+
+
+def test_shared_quality_filters_on_real_data(shared_clean):
     unified, cleaned, rejected = shared_clean
+    reasons = dict(_src(rejected, "alpaca_en").group_by("reason").len().iter_rows())
+    # Duplicates plus a few percent of refusals ("As an AI..."), truncations and "[Your Name]" slots.
+    assert reasons.get("exact_duplicate", 0) <= 14 and {"refusal", "template_slot"} <= reasons.keys()
+    assert sum(reasons.values()) < 0.1 * _src(unified, "alpaca_en").height
+    assert cleaned.height + rejected.height == unified.height
+    # Sample addresses in alpaca answers are redacted, not dropped.
+    assert cleaned["response"].str.contains("<EMAIL>").sum() >= 1
+
+
+def test_shared_alpaca_en_duplicates(shared_clean, data_dir):
+    unified, cleaned, rejected = shared_clean_dedup_only(shared_clean)
     recs = json.loads((data_dir / "llama_factory/alpaca_en_demo.json").read_text(encoding="utf-8"))
     io_dups = len(recs) - len({(r["instruction"], r["output"]) for r in recs})
     full_dups = len(recs) - len({(r["instruction"], r["input"], r["output"]) for r in recs})
@@ -204,7 +223,7 @@ def test_shared_alpaca_en_duplicates(shared_clean, data_dir):
 
 
 def test_shared_alpaca_zh_whitespace_and_duplicates(shared_clean, data_dir):
-    unified, cleaned, rejected = shared_clean
+    unified, cleaned, rejected = shared_clean_dedup_only(shared_clean)
     recs = json.loads((data_dir / "llama_factory/alpaca_zh_demo.json").read_text(encoding="utf-8"))
     padded = {r["instruction"].strip() for r in recs if r["instruction"] != r["instruction"].strip()}
     assert len([r for r in recs if r["instruction"] != r["instruction"].strip()]) == 43
@@ -222,7 +241,7 @@ def test_shared_alpaca_zh_whitespace_and_duplicates(shared_clean, data_dir):
 
 
 def test_shared_identical_seed_files_second_source_all_duplicates(shared_clean):
-    unified, cleaned, rejected = shared_clean
+    unified, cleaned, rejected = shared_clean_dedup_only(shared_clean)
     a, b = "seeds_a_self_instruct", "seeds_b_stanford"
     assert _src(cleaned, b).height == 0
     rb = _src(rejected, b)
@@ -417,3 +436,25 @@ def test_split_rejects_bad_fractions(pipeline):
     _, augmented = pipeline
     with pytest.raises(ValueError):
         stratify_and_split(augmented, SplitRules(validation_fraction=0.5, test_fraction=0.5))
+
+
+def test_clean_redacts_or_drops_pii_and_applies_quality_filters(tmp_path):
+    records = [
+        {"instruction": "Write to me.", "input": "", "output": "Mail zhang.san@example.com or call 13812345678."},
+        {"instruction": "介绍一下你自己。", "input": "", "output": "我是 {{name}}，由 {{author}} 开发的 AI 助手。"},
+        {"instruction": "Tell me a joke.", "input": "", "output": "As an AI language model, I cannot tell jokes."},
+        {"instruction": "What is 40 + 2?", "input": "", "output": "42"},
+    ]
+    unified = unify_alpaca(tmp_path, records)
+    cleaned, rejected = clean_pairs(unified)
+    assert dict(rejected.select("reason", "source").iter_rows()).keys() == {"template_slot", "refusal"}
+    redacted = cleaned.filter(pl.col("instruction") == "Write to me.")
+    assert redacted["response"][0] == "Mail <EMAIL> or call <PHONE>."
+    assert redacted["messages"][0][-1]["content"] == "Mail <EMAIL> or call <PHONE>."
+    assert redacted["pii_kinds"][0] == "EMAIL,PHONE"
+    assert "42" in cleaned["response"].to_list()
+    dropped_cleaned, dropped = clean_pairs(unified, CleanRules(pii_action="drop"))
+    assert dropped.filter(pl.col("reason") == "pii")["detail"].to_list() == ["contains EMAIL, PHONE"]
+    assert dropped_cleaned.height + dropped.height == unified.height
+    with pytest.raises(ValueError, match="pii_action"):
+        clean_pairs(unified, CleanRules(pii_action="mask"))

@@ -167,9 +167,9 @@ def test_examples_counts_and_accounting(examples):
     raw, unified, rejected = examples
     assert_accounted(raw, unified, rejected)
     assert dict(raw.group_by("source").len().iter_rows()) == {
-        "ex_alpaca": 11, "ex_sharegpt": 8, "ex_messages": 9, "ex_squad": 10, "ex_csv": 10}
+        "ex_alpaca": 15, "ex_sharegpt": 8, "ex_messages": 9, "ex_squad": 10, "ex_csv": 10}
     assert dict(unified.group_by("source").len().iter_rows()) == {
-        "ex_alpaca": 11, "ex_sharegpt": 8, "ex_messages": 8, "ex_squad": 10, "ex_csv": 10}
+        "ex_alpaca": 15, "ex_sharegpt": 8, "ex_messages": 8, "ex_squad": 10, "ex_csv": 10}
     assert rejected.height == 1
 
 

@@ -1,4 +1,6 @@
-"""Cleaning: normalize text, fold 'no input' spellings, drop empty/too short/too long, exact dedup.
+"""Cleaning: normalize text, fold 'no input' spellings, find PII (redact or drop), quality filters
+(language-aware length, repetition, special characters, echo, refusal, template slots, truncation,
+blocklist), exact dedup.
 
 Every removal becomes a row in the rejected table with a reason code; kept + rejected = input.
 """
@@ -8,6 +10,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .pii import find_pii, redact
+from .quality import DEFAULT_RULES, QualityRules, quality_issue
 from .raw_sources import sha
 from .storage import run_sql
 from .text import compose_user, is_no_input, normalize_text, render_plain
@@ -21,9 +25,14 @@ REJECT_SCHEMA = {
 
 @dataclass(frozen=True)
 class CleanRules:
-    min_response_chars: int = 1
-    max_response_chars: int = 6000
     max_prompt_chars: int = 8000
+    quality: QualityRules = DEFAULT_RULES
+    # What to do with a pair that holds personal data or secrets: 'redact' with typed placeholders, 'drop', or 'off'.
+    pii_action: str = "redact"
+    blocklist_terms: tuple[str, ...] = ()
+
+
+PII_ACTIONS = ("redact", "drop", "off")
 
 
 def _normalize_row(row: dict) -> dict:
@@ -49,35 +58,57 @@ def _normalize_row(row: dict) -> dict:
     }
 
 
+_TEXT_FIELDS = ("instruction", "input", "response", "system")
+
+
+def _handle_pii(row: dict, action: str) -> tuple[dict, tuple[str, str] | None]:
+    """(row with PII redacted, None) or (row, ('pii', kinds)) when the pair is to be dropped."""
+    row["pii_kinds"] = None
+    if action == "off":
+        return row, None
+    texts = [row[f] for f in _TEXT_FIELDS] + [m["content"] for m in row["messages"]]
+    found = [find_pii(t) for t in texts]
+    kinds = sorted({m.kind for matches in found for m in matches})
+    if not kinds:
+        return row, None
+    row["pii_kinds"] = ",".join(kinds)
+    if action == "drop":
+        return row, ("pii", f"contains {', '.join(kinds)}")
+    for field, matches in zip(_TEXT_FIELDS, found):
+        row[field] = redact(row[field], matches)
+    row["messages"] = [{**m, "content": redact(m["content"], matches)}
+                       for m, matches in zip(row["messages"], found[len(_TEXT_FIELDS):])]
+    row["text"] = render_plain(row["instruction"], row["input"], row["response"])
+    return row, None
+
+
 def _rule_violation(row: dict, rules: CleanRules) -> tuple[str, str] | None:
-    response = row["response"]
-    if not response:
+    if not row["response"]:
         return "empty_response", "response is empty after normalization"
     if not row["instruction"]:
         return "empty_instruction", "instruction is empty after normalization"
-    if len(response) < rules.min_response_chars:
-        return "response_too_short", f"{len(response)} < {rules.min_response_chars} characters"
-    if len(response) > rules.max_response_chars:
-        return "response_too_long", f"{len(response)} > {rules.max_response_chars} characters"
     prompt_chars = sum(len(m["content"]) for m in row["messages"] if m["role"] != "assistant")
     if prompt_chars > rules.max_prompt_chars:
         return "prompt_too_long", f"{prompt_chars} > {rules.max_prompt_chars} characters"
-    return None
+    return quality_issue(row["instruction"], row["input"], row["response"], row["lang"], rules.quality,
+                         rules.blocklist_terms)
 
 
 def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cleaned, rejected)."""
+    if rules.pii_action not in PII_ACTIONS:
+        raise ValueError(f"pii_action: {rules.pii_action!r} is not one of {PII_ACTIONS}")
     kept, rejected = [], []
     for row in unified.iter_rows(named=True):
-        row = _normalize_row(row)
-        bad = _rule_violation(row, rules)
+        row, bad = _handle_pii(_normalize_row(row), rules.pii_action)
+        bad = bad or _rule_violation(row, rules)
         if bad:
             rejected.append({"pair_id": row["pair_id"], "raw_id": row["raw_id"], "source": row["source"],
                              "reason": bad[0], "detail": bad[1], "kept_pair_id": None})
             continue
         row["norm_hash"] = sha("\x1f".join(f"{m['role']}:{m['content']}" for m in row["messages"]), 32)
         kept.append(row)
-    schema = dict(unified.schema) | {"messages": MESSAGE_DTYPE, "norm_hash": pl.Utf8}
+    schema = dict(unified.schema) | {"messages": MESSAGE_DTYPE, "pii_kinds": pl.Utf8, "norm_hash": pl.Utf8}
     normalized = pl.DataFrame(kept, schema=schema)
     # Exact duplicates (same normalized conversation) are resolved in SQL: the first by source order wins.
     ranked = run_sql("exact_dedup", pairs=normalized)

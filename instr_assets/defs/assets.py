@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from instr_assets.core import augment, clean, split, unify
+from instr_assets.core import augment, clean, quality, split, unify
 from instr_assets.core.raw_sources import read_all_sources
 from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
 from instr_assets.core.storage import run_sql
@@ -123,9 +123,29 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
 
 # -------------------------------------------------------------------------------------------- cleaned_pairs
 class CleanConfig(dg.Config):
-    min_response_chars: int = Field(default=1, ge=0)
-    max_response_chars: int = Field(default=6000, ge=1)
     max_prompt_chars: int = Field(default=8000, ge=1)
+    min_chars_zh: int = Field(default=1, ge=0, description="response length bounds for Chinese, in non-space characters")
+    max_chars_zh: int = Field(default=4000, ge=1)
+    min_words: int = Field(default=1, ge=0, description="response length bounds for English and other languages, in words")
+    max_words: int = Field(default=3000, ge=1)
+    max_repetition: float = Field(default=0.5, gt=0, le=1, description="share of repeated n-grams above which a response is rejected")
+    max_special_ratio: float = Field(default=0.3, gt=0, le=1)
+    disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
+    pii_action: Literal["redact", "drop", "off"] = Field(default="redact", description="redact PII with typed placeholders, drop the pair, or leave it")
+    blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
+
+    def rules(self) -> clean.CleanRules:
+        unknown = set(self.disabled_filters) - set(quality.FILTERS)
+        if unknown:
+            raise dg.Failure(description=f"config field 'disabled_filters': unknown {sorted(unknown)}; known are {list(quality.FILTERS)}")
+        if self.blocklist_file and not Path(self.blocklist_file).exists():
+            raise dg.Failure(description=f"config field 'blocklist_file': {self.blocklist_file} does not exist")
+        q = quality.QualityRules(
+            min_chars_zh=self.min_chars_zh, max_chars_zh=self.max_chars_zh, min_words=self.min_words,
+            max_words=self.max_words, max_repetition=self.max_repetition, max_special_ratio=self.max_special_ratio,
+            disabled=frozenset(self.disabled_filters))
+        terms = quality.load_blocklist(self.blocklist_file) if self.blocklist_file else ()
+        return clean.CleanRules(self.max_prompt_chars, q, self.pii_action, terms)
 
 
 @dg.asset(
@@ -142,25 +162,33 @@ class CleanConfig(dg.Config):
 def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
     store = data_store.store()
     unified = store.read_table("unified_pairs")
-    rules = clean.CleanRules(config.min_response_chars, config.max_response_chars, config.max_prompt_chars)
-    cleaned, rejected = clean.clean_pairs(unified, rules)
+    cleaned, rejected = clean.clean_pairs(unified, config.rules())
     path = store.write_table("cleaned_pairs", cleaned)
     store.write_table("cleaned_pairs_rejected", rejected)
-    lengths = cleaned.select(pl.col("response").str.len_chars().alias("response_chars"))
+    # Length in the units the filter uses: non-space characters for Chinese, words otherwise.
+    is_zh = pl.col("lang") == "zh"
+    lengths = cleaned.select(
+        pl.when(is_zh).then(pl.col("response").str.replace_all(r"\s", "").str.len_chars()).alias("zh_chars"),
+        pl.when(~is_zh).then(pl.col("response").str.count_matches(r"\S+")).alias("words"))
     acc_df, acc_exp = _accounting(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
     checks = [
         check_result("cleaned_pair_id_unique", cleaned, [Expect("unique", "pair_id"), Expect("unique", "norm_hash")]),
-        check_result("cleaned_lengths_in_bounds", lengths, [Expect("between", "response_chars", {
-            "min": max(1, config.min_response_chars), "max": config.max_response_chars})]),
+        check_result("cleaned_lengths_in_bounds", lengths, [
+            Expect("between", "zh_chars", {"min": max(1, config.min_chars_zh), "max": config.max_chars_zh}),
+            Expect("between", "words", {"min": max(1, config.min_words), "max": config.max_words})]),
         check_result("cleaned_lang_allowed", cleaned, [Expect("in_set", "lang", {"values": LANGS})]),
         check_result("cleaned_accounting", acc_df, acc_exp),
     ]
+    langs = unified.select("raw_id", "lang")
     examples = rejected.group_by("reason").head(2).select("reason", "source", "detail")
     return dg.MaterializeResult(
         metadata=table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
+            "rejected_by_source": counts(rejected, "source"),
+            "rejected_by_lang": counts(rejected.join(langs, on="raw_id", how="left"), "lang"),
             "rejected_examples": dg.MetadataValue.md(markdown_table(examples)),
+            "pii_redacted_pairs": int(cleaned["pii_kinds"].is_not_null().sum()),
             "pairs_per_lang": counts(cleaned, "lang"),
         },
         check_results=checks,
