@@ -26,7 +26,9 @@ def smollm2_gguf() -> tuple[str, str]:
 
 
 def _quiet_transformers() -> None:
-    # Progress bars from GGUF conversion and shard writing flood the Dagster run log.
+    # Progress bars from GGUF conversion and shard writing flood the Dagster run log; the GGUF converter uses
+    # plain tqdm, which only TQDM_DISABLE silences.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
