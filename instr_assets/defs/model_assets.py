@@ -39,7 +39,7 @@ def _sequences(store, manifest: dict, split: str) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------- tokenized_shards
 class TokenizeConfig(dg.Config):
-    seq_len: int = Field(default=1024, ge=16, le=8192, description="packed sequence length; 1024 packs the default data at over 98%")
+    seq_len: int = Field(default=1024, ge=16, le=8192, description="packed sequence length")
     overflow: Literal["drop", "truncate_response"] = "drop"
     sequences_per_shard: int = Field(default=512, ge=1)
     eval_on_originals_only: bool = Field(default=True, description="leave augmented children out of validation/test shards")
