@@ -5,7 +5,6 @@ Exits non-zero when the run failed or a check did not pass, so scripts can rely 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import dagster as dg
 from dagster._core.events import DagsterEventType

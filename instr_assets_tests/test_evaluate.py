@@ -164,3 +164,12 @@ def test_eval_report_writes_html_png_and_chrf(tiny_graph_run):
     gens = pl.read_parquet(root / "parquet" / "eval_open_ended.parquet")
     assert gens.height == 12 and gens.group_by("model", "split").len()["len"].to_list() == [3] * 4
     assert gens["reference"].str.len_chars().min() > 0
+
+
+def test_exact_match_is_case_sensitive_only_for_upper_casing():
+    from instr_assets.core.evaluate import score_exact_match
+
+    preds = ["hello", "HELLO", "HELLO\nThat is the word in capitals.", "monday"]
+    refs = ["HELLO", "HELLO", "HELLO", "Monday"]
+    kinds = ["string_manipulation", "string_manipulation", "string_manipulation", "date_arithmetic"]
+    assert score_exact_match(preds, refs, kinds) == [False, True, True, True]

@@ -4,7 +4,6 @@ import json
 import dagster as dg
 import duckdb
 import polars as pl
-import pytest
 
 from instr_assets.definitions import ALL_ASSETS, defs
 from instr_assets.defs.assets import RawSourcesConfig, SplitConfig

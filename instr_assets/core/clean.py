@@ -35,30 +35,33 @@ class CleanRules:
 PII_ACTIONS = ("redact", "drop", "off")
 
 
-def _normalize_row(row: dict) -> dict:
-    instruction = normalize_text(row["instruction"])
-    input_text = normalize_text(row["input"] or "")
-    if is_no_input(input_text):
-        input_text = ""
-    response = normalize_text(row["response"])
-    messages = [{"role": m["role"], "content": normalize_text(m["content"])} for m in row["messages"]]
-    first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
-    if row["n_turns"] == 1:
-        # Single-turn pairs are rebuilt from their parts so that a folded 'no input' leaves the prompt too.
-        messages[first_user]["content"] = compose_user(instruction, input_text)
-        messages[-1]["content"] = response
-    return {
-        **row,
-        "instruction": instruction,
-        "input": input_text,
-        "response": response,
-        "system": normalize_text(row["system"] or ""),
-        "messages": messages,
-        "text": render_plain(instruction, input_text, response),
-    }
-
-
 _TEXT_FIELDS = ("instruction", "input", "response", "system")
+
+
+def _sync_single_turn(row: dict) -> dict:
+    """Rebuild a single-turn pair's messages and plain text from its parts.
+
+    Edits are made to the parts (a folded 'no input', a redaction) and must reach the prompt too; the parts
+    hold the same text as the messages, so the messages need no transform of their own.
+    """
+    messages = [dict(m) for m in row["messages"]]
+    if messages[0]["role"] == "system":
+        messages[0]["content"] = row["system"]
+    first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
+    messages[first_user]["content"] = compose_user(row["instruction"], row["input"])
+    messages[-1]["content"] = row["response"]
+    return {**row, "messages": messages, "text": render_plain(row["instruction"], row["input"], row["response"])}
+
+
+def _normalize_row(row: dict) -> dict:
+    out = {**row, **{f: normalize_text(row[f] or "") for f in _TEXT_FIELDS}}
+    if is_no_input(out["input"]):
+        out["input"] = ""
+    if row["n_turns"] == 1:
+        return _sync_single_turn(out)
+    out["messages"] = [{"role": m["role"], "content": normalize_text(m["content"])} for m in row["messages"]]
+    out["text"] = render_plain(out["instruction"], out["input"], out["response"])
+    return out
 
 
 def _handle_pii(row: dict, action: str) -> tuple[dict, tuple[str, str] | None]:
@@ -66,18 +69,20 @@ def _handle_pii(row: dict, action: str) -> tuple[dict, tuple[str, str] | None]:
     row["pii_kinds"] = None
     if action == "off":
         return row, None
-    texts = [row[f] for f in _TEXT_FIELDS] + [m["content"] for m in row["messages"]]
-    found = [find_pii(t) for t in texts]
-    kinds = sorted({m.kind for matches in found for m in matches})
+    single = row["n_turns"] == 1
+    found = {f: find_pii(row[f]) for f in _TEXT_FIELDS}
+    # A single-turn pair's messages repeat its parts, so only multi-turn messages need a scan of their own.
+    message_found = [] if single else [find_pii(m["content"]) for m in row["messages"]]
+    kinds = sorted({m.kind for matches in [*found.values(), *message_found] for m in matches})
     if not kinds:
         return row, None
     row["pii_kinds"] = ",".join(kinds)
     if action == "drop":
         return row, ("pii", f"contains {', '.join(kinds)}")
-    for field, matches in zip(_TEXT_FIELDS, found):
-        row[field] = redact(row[field], matches)
-    row["messages"] = [{**m, "content": redact(m["content"], matches)}
-                       for m, matches in zip(row["messages"], found[len(_TEXT_FIELDS):])]
+    row.update({f: redact(row[f], matches) for f, matches in found.items()})
+    if single:
+        return _sync_single_turn(row), None
+    row["messages"] = [{**m, "content": redact(m["content"], matches)} for m, matches in zip(row["messages"], message_found)]
     row["text"] = render_plain(row["instruction"], row["input"], row["response"])
     return row, None
 

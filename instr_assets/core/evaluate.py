@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import itertools
-import math
 import re
 import time
 from collections import Counter
@@ -15,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from .tokenize_pack import collate
+from .text import markdown_table
 from .train import token_nll
 from .verifiable_tasks import exact_match
 
@@ -92,14 +92,10 @@ def prompts_and_references(conversations: list[list[dict]]) -> tuple[list[list[d
 
 def score_exact_match(predictions: list[str], references: list[str], task_kinds: list[str]) -> list[bool]:
     # Upper-casing is the one task whose answer is all about letter case, so it is scored case-sensitively.
-    return [
-        (p.strip().splitlines() or [""])[0].strip().rstrip(".。") == r if kind == "string_manipulation" and r.isupper()
-        else exact_match(p, r)
-        for p, r, kind in zip(predictions, references, task_kinds)
-    ]
+    return [exact_match(p, r, case_sensitive=kind == "string_manipulation" and r.isupper())
+            for p, r, kind in zip(predictions, references, task_kinds)]
 
 
-# ---------------------------------------------------------------------------------------------------- chrF
 @dataclass(frozen=True)
 class GenerationEval:
     max_exact_match_items: int = 48
@@ -148,6 +144,7 @@ def evaluate_generations(models: dict, tokenizer, eval_rows: pl.DataFrame, devic
     return pl.concat(exact_frames), pl.concat(chrf_frames), samples
 
 
+# ---------------------------------------------------------------------------------------------------- chrF
 def chrf_statistics(hypothesis: str, reference: str, char_order: int = 6) -> list[tuple[int, int, int]]:
     """(matching, hypothesis, reference) character n-gram counts for n = 1..char_order.
 
@@ -234,20 +231,6 @@ def plot_loss_curve(history: pl.DataFrame, path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ rendering
-def _md_table(df: pl.DataFrame, floats: int = 4) -> str:
-    cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.iter_rows():
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                cells.append(f"{v:.{floats}f}" if math.isfinite(v) else str(v))
-            else:
-                cells.append(str(v).replace("|", "\\|").replace("\n", " ")[:160])
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def headline(metrics: pl.DataFrame) -> dict:
     """Overall loss/perplexity per model and split, as a flat dict."""
     out = {}
@@ -265,25 +248,25 @@ def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, chrf_scores: pl.Da
         "# Evaluation report", "",
         f"Base model: **{base_model}**; fine-tuned for {training['max_steps']} steps, best validation loss at step "
         f"{training['best_step']} ({training['best_val_loss']:.4f} on the training-time validation subset).", "",
-        "## Loss and perplexity (response tokens only)", "", _md_table(overall), "",
+        "## Loss and perplexity (response tokens only)", "", markdown_table(overall, 160, 4), "",
     ]
     if not exact.is_empty():
         acc = exact.group_by("model", "split").agg(pl.col("correct").mean().alias("exact_match"), pl.len().alias("n")).sort("split", "model")
         by_kind = exact.group_by("model", "task_kind").agg(pl.col("correct").mean().alias("exact_match"), pl.len().alias("n")).sort("task_kind", "model")
-        lines += ["## Exact match on verifiable generated tasks", "", _md_table(acc, 3), "", _md_table(by_kind, 3), ""]
+        lines += ["## Exact match on verifiable generated tasks", "", markdown_table(acc, 160, 3), "", markdown_table(by_kind, 160, 3), ""]
     if not chrf_scores.is_empty():
         t = chrf_scores.pivot(on="model", index=["split", "n"], values="chrf")
         lines += ["## chrF on open-ended tasks", "",
                   "Character 6-gram F-score (beta 2, whitespace removed), 0..100, from n-gram counts pooled over each "
-                  "split's generations against the reference answers.", "", _md_table(t, 2), ""]
+                  "split's generations against the reference answers.", "", markdown_table(t, 160, 2), ""]
     if loss_curve:
         lines += ["## Training loss curve", "", f"![loss curve]({loss_curve})", ""]
     for facet in ("domain", "task_type", "difficulty"):
         t = (metrics.filter(pl.col("facet") == facet).pivot(on="model", index=["split", "value", "n_samples"], values="loss")
              .sort("split", "value"))
-        lines += [f"## Loss per {facet}", "", _md_table(t), ""]
+        lines += [f"## Loss per {facet}", "", markdown_table(t, 160, 4), ""]
     if not samples.is_empty():
-        lines += ["## Sample generations (test split)", "", _md_table(samples, 2), ""]
+        lines += ["## Sample generations (test split)", "", markdown_table(samples, 160, 2), ""]
     return "\n".join(lines)
 
 

@@ -9,12 +9,12 @@ import argparse
 import copy
 import json
 import os
-import shutil
 from pathlib import Path
 
 import polars as pl
 
 from . import modeling
+from .storage import new_folder
 from .train import TrainSettings, distributed, train
 
 
@@ -41,11 +41,8 @@ def _plain(model):
 
 
 def save_atomically(model, tokenizer, folder: Path) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    modeling.save_model(_plain(model), tokenizer, tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with new_folder(folder) as tmp:
+        modeling.save_model(_plain(model), tokenizer, tmp)
 
 
 def run_finetune(shards_dir: Path, work_dir: Path, base_model: str, settings: TrainSettings, base_seed: int = 0,

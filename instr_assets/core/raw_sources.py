@@ -70,10 +70,13 @@ def iter_json_records(data: bytes):
         yield from _iter_jsonl_bytes(data)
         return
     stripped = text.lstrip("\ufeff \t\r\n")
+    wrapped = _wrapped_document(stripped) if stripped.startswith("{") else None
     if stripped.startswith("["):
         yield from _iter_json_array(text)
-    elif stripped.startswith("{") and _wrapped_list_key(stripped) is not None:
-        yield from _iter_json_array(stripped, wrapped=True)
+    elif wrapped is not None:
+        key, items = wrapped
+        for i, item in enumerate(items):
+            yield f"{key}[{i}]", None, json.dumps(item, ensure_ascii=False), item, None
     else:
         yield from _iter_jsonl_bytes(data)
 
@@ -87,8 +90,8 @@ def _flag_bad_bytes(records):
             yield locator, line, text, obj, err
 
 
-def _wrapped_list_key(text: str) -> str | None:
-    """The list field of a whole-file JSON object such as {"data": [...]}; None for JSONL.
+def _wrapped_document(text: str) -> tuple[str, list] | None:
+    """(key, items) of a whole-file JSON object such as {"data": [...]}; None for JSONL.
 
     A multi-line file that parses as one object is a document; JSONL with several records fails to parse
     as one document ("Extra data"), and a one-line JSONL file is read as JSONL.
@@ -101,17 +104,11 @@ def _wrapped_list_key(text: str) -> str | None:
         return None
     if not isinstance(obj, dict):
         return None
-    return next((k for k, v in obj.items() if isinstance(v, list)), None)
+    return next(((k, v) for k, v in obj.items() if isinstance(v, list)), None)
 
 
-def _iter_json_array(text: str, wrapped: bool = False):
+def _iter_json_array(text: str):
     dec = json.JSONDecoder()
-    if wrapped:
-        obj = json.loads(text)
-        key = _wrapped_list_key(text.lstrip("\ufeff \t\r\n"))
-        for i, item in enumerate(obj[key]):
-            yield f"{key}[{i}]", None, json.dumps(item, ensure_ascii=False), item, None
-        return
     pos = text.index("[") + 1
     i = 0
     n = len(text)

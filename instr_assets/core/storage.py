@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,31 @@ def run_sql(name: str, **frames: pl.DataFrame) -> pl.DataFrame:
         con.close()
 
 
+@contextmanager
+def new_file(final: Path):
+    """Yield a temp path beside `final`; once the block succeeds it replaces `final` in one rename."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    yield tmp
+    os.replace(tmp, final)
+
+
+def replace_folder(src: Path, final: Path) -> None:
+    # os.replace cannot overwrite a non-empty folder, so the old one goes first.
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(src, final)
+
+
+@contextmanager
+def new_folder(final: Path):
+    """Yield an empty temp folder beside `final`; once the block succeeds it replaces `final` as a whole, so
+    readers see the old folder or the new one, never half of one."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    replace_folder(tmp, final)
+
+
 class DataStore:
     """Where stage outputs live: <root>/parquet/<table>.parquet and <root>/instr_assets.duckdb."""
 
@@ -56,9 +82,8 @@ class DataStore:
     def write_table(self, table: str, df: pl.DataFrame) -> Path:
         self.parquet_dir.mkdir(parents=True, exist_ok=True)
         final = self.table_path(table)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        df.write_parquet(tmp)
-        os.replace(tmp, final)
+        with new_file(final) as tmp:
+            df.write_parquet(tmp)
         self.register_view(table, f"SELECT * FROM read_parquet('{_sql_str(final)}')")
         return final
 
@@ -73,9 +98,8 @@ class DataStore:
 
     def write_json(self, rel: str, obj) -> Path:
         final = self.path(rel)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        os.replace(tmp, final)
+        with new_file(final) as tmp:
+            tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
         return final
 
     @contextmanager

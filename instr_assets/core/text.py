@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 import unicodedata
 
@@ -79,3 +80,18 @@ def render_plain(instruction: str, input_text: str, response: str) -> str:
         parts.append(f"Input: {input_text}")
     parts.append(f"Response: {response}")
     return "\n".join(parts)
+
+
+def markdown_table(df, width: int = 80, floats: int | None = None) -> str:
+    """A polars frame as a Markdown pipe table; cells are cut to `width`, finite floats shown with `floats` decimals."""
+    if df.is_empty():
+        return "_(no rows)_"
+
+    def cell(v) -> str:
+        if floats is not None and isinstance(v, float) and math.isfinite(v):
+            return f"{v:.{floats}f}"
+        return str(v).replace("|", "\\|").replace("\n", " ")[:width]
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines)

@@ -7,12 +7,12 @@ import json
 import math
 import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from .storage import new_folder
 from .tokenize_pack import IGNORE, collate
 
 
@@ -118,10 +118,6 @@ def save_resume_state(folder: Path, model, opt, state: dict) -> None:
     import torch
     from safetensors.torch import save_file, save_model
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
     opt_state = opt.state_dict()
     tensors = {"torch_rng": torch.get_rng_state()}
     scalars = {}
@@ -131,11 +127,11 @@ def save_resume_state(folder: Path, model, opt, state: dict) -> None:
                 tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars[f"{idx}.{key}"] = value
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars,
-                                                "param_groups": opt_state["param_groups"]}))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with new_folder(folder) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars,
+                                                    "param_groups": opt_state["param_groups"]}))
 
 
 def load_resume_state(folder: Path, model, opt, fingerprint: dict) -> dict | None:

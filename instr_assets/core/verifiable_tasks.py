@@ -693,10 +693,15 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _THOUSANDS_SEP = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
-def normalize_answer(text: str) -> str:
-    """Canonical form for exact matching; forgiving only of presentation, never of content."""
+def normalize_answer(text: str, case_sensitive: bool = False) -> str:
+    """Canonical form for exact matching; forgiving only of presentation, never of content.
+
+    Letter case is presentation for most answers, but content when the task is to change it (upper-casing).
+    """
     text = unicodedata.normalize("NFKC", text)  # full-width digits, brackets, commas -> ASCII
-    text = " ".join(text.split()).translate(_ASCII_LOWER)
+    text = " ".join(text.split())
+    if not case_sensitive:
+        text = text.translate(_ASCII_LOWER)
     text = text.rstrip(".。 ")
     # Lists ("[1,234]") are comma-separated numbers, so only strip separators outside them.
     if "[" not in text:
@@ -705,10 +710,10 @@ def normalize_answer(text: str) -> str:
     return re.sub(r"\s*,\s*", ", ", text)
 
 
-def exact_match(prediction: str, reference: str) -> bool:
+def exact_match(prediction: str, reference: str, case_sensitive: bool = False) -> bool:
     """Whole reply matches, or its first non-empty line does (answer followed by an explanation)."""
-    ref = normalize_answer(reference)
-    if normalize_answer(prediction) == ref:
+    ref = normalize_answer(reference, case_sensitive)
+    if normalize_answer(prediction, case_sensitive) == ref:
         return True
     lines = [line for line in prediction.strip().splitlines() if line.strip()]
-    return bool(lines) and normalize_answer(lines[0]) == ref
+    return bool(lines) and normalize_answer(lines[0], case_sensitive) == ref

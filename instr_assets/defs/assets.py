@@ -3,8 +3,6 @@ metadata, and blocking Great Expectations checks that stop downstream assets whe
 
 import hashlib
 import json
-import shutil
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +16,9 @@ from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigEr
 from instr_assets.core.storage import run_sql
 
 from .gx_bridge import Expect, check_result
-from .metadata import counts, markdown_table, table_metadata
+from instr_assets.core.text import markdown_table
+
+from .metadata import counts, table_metadata
 from .resources import DataStoreResource
 
 POOL = "instr_assets_catalog"  # one writer at a time for the DuckDB catalog (limit set in dagster.yaml)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from instr_assets.core.text import markdown_table
+
 _PREVIEW_SKIP = (pl.List, pl.Struct, pl.Array)
 
 
@@ -16,15 +18,6 @@ def table_metadata(df: pl.DataFrame, path=None, preview_cols: list[str] | None =
     if path is not None:
         md["path"] = dg.MetadataValue.path(str(path))
     return md
-
-
-def markdown_table(df: pl.DataFrame, width: int = 80) -> str:
-    if df.is_empty():
-        return "_(no rows)_"
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
-    for row in df.iter_rows():
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ")[:width] for v in row) + " |")
-    return "\n".join(lines)
 
 
 def counts(df: pl.DataFrame, column: str) -> dg.MetadataValue:

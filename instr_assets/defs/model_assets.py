@@ -3,7 +3,6 @@ torch and transformers are imported inside the asset bodies so the code location
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +15,14 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from instr_assets.core.raw_sources import sha
+from instr_assets.core.storage import new_folder, replace_folder
+
 from .assets import POOL, _accounting, _file_version, _spec, stratified_splits
 from .gx_bridge import Expect, check_result
-from .metadata import counts, markdown_table, table_metadata
+from instr_assets.core.text import markdown_table
+
+from .metadata import counts, table_metadata
 from .resources import DataStoreResource
 
 SPLITS = ("train", "validation", "test")
@@ -45,32 +49,10 @@ class TokenizeConfig(dg.Config):
     eval_on_originals_only: bool = Field(default=True, description="leave augmented children out of validation/test shards")
 
 
-@dg.asset(
-    deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
-    description="Chat-template tokenization (prompt tokens labelled -100), best-fit-decreasing packing into "
-                "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
-                "tokenizer, chat template and seq_len.",
-    check_specs=[
-        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens and fits seq_len"),
-        _spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
-    ],
-)
-def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
-    from instr_assets.core import modeling
+def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConfig"):
+    """Tokenize and pack each split into Parquet shards in `folder`; (manifest entries, sequences, samples)."""
     from instr_assets.core.tokenize_pack import PackRules, tokenize_and_pack
 
-    store = data_store.store()
-    splits = store.read_table("stratified_splits")
-    tok = modeling.load_tokenizer()
-    fingerprint = modeling.tokenizer_fingerprint(tok)
-    data_version = _file_version(store.table_path("stratified_splits"))
-    identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
-                "eval_on_originals_only": config.eval_on_originals_only}
-    version = _hash_json(identity)
-    folder = store.root / "tokenized" / version
-    tmp = folder.with_name(f".{version}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     rules = PackRules(config.seq_len, config.overflow)
     all_seqs, all_samples, manifest_splits = [], [], {}
     for name in SPLITS:
@@ -84,7 +66,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
             if chunk.is_empty():
                 break
             fname = f"{name}-{i // config.sequences_per_shard:05d}.parquet"
-            chunk.write_parquet(tmp / fname)
+            chunk.write_parquet(folder / fname)
             files.append(fname)
         real = int(seqs["n_tokens"].sum()) if seqs.height else 0
         manifest_splits[name] = {
@@ -94,11 +76,35 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
         }
         all_seqs.append(seqs)
         all_samples.append(samples)
-    manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time()}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    return manifest_splits, all_seqs, all_samples
+
+
+@dg.asset(
+    deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
+    description="Chat-template tokenization (prompt tokens labelled -100), best-fit-decreasing packing into "
+                "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
+                "tokenizer, chat template and seq_len.",
+    check_specs=[
+        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens and fits seq_len"),
+        _spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
+    ],
+)
+def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
+    from instr_assets.core import modeling
+
+    store = data_store.store()
+    splits = store.read_table("stratified_splits")
+    tok = modeling.load_tokenizer()
+    fingerprint = modeling.tokenizer_fingerprint(tok)
+    data_version = _file_version(store.table_path("stratified_splits"))
+    identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
+                "eval_on_originals_only": config.eval_on_originals_only}
+    version = sha(json.dumps(identity, sort_keys=True))
+    folder = store.root / "tokenized" / version
+    with new_folder(folder) as tmp:
+        manifest_splits, all_seqs, all_samples = _write_shards(tok, splits, tmp, config)
+        manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     store.write_json("tokenized/current.json", {"version": version})
     seqs = pl.concat(all_seqs)
     samples = pl.concat(all_samples)
@@ -127,12 +133,6 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
         data_version=dg.DataVersion(version),
         check_results=checks,
     )
-
-
-def _hash_json(obj) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------ finetuned_checkpoint
@@ -203,8 +203,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
     (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
     final = store.root / "checkpoints" / "finetuned"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(best, final)
+    replace_folder(best, final)
     shutil.rmtree(work)
     history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64, "val_loss": pl.Float64,
                                                       "lr": pl.Float64, "tokens_per_s": pl.Float64})
