@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The GGUF converter's plain tqdm bars flood the Dagster run log; tqdm reads this when it is first imported,
+# which is why it is set here, before transformers is.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 BASE_MODELS = ("smollm2", "tiny")
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -26,9 +29,7 @@ def smollm2_gguf() -> tuple[str, str]:
 
 
 def _quiet_transformers() -> None:
-    # Progress bars from GGUF conversion and shard writing flood the Dagster run log; the GGUF converter uses
-    # plain tqdm, which only TQDM_DISABLE silences.
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    # Progress bars from shard writing flood the Dagster run log.
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
