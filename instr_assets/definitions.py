@@ -1,4 +1,4 @@
-"""The code location: eight assets, their checks, the full-rebuild jobs and the nightly schedule."""
+"""The code location: eight assets, their checks, the full-rebuild jobs, the nightly schedule and the source sensor."""
 from __future__ import annotations
 
 import os
@@ -11,6 +11,7 @@ import dagster as dg  # noqa: E402
 from instr_assets.defs.assets import augmented_pairs, cleaned_pairs, raw_sources, stratified_splits, unified_pairs  # noqa: E402
 from instr_assets.defs.model_assets import TrainConfig, eval_report, finetuned_checkpoint, tokenized_shards  # noqa: E402
 from instr_assets.defs.resources import DataStoreResource  # noqa: E402
+from instr_assets.defs.sensors import source_files_sensor  # noqa: E402
 
 ALL_ASSETS = [raw_sources, unified_pairs, cleaned_pairs, augmented_pairs, stratified_splits, tokenized_shards,
               finetuned_checkpoint, eval_report]
@@ -40,5 +41,6 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[instruction_pipeline, instruction_pipeline_tiny],
     schedules=[nightly_rebuild],
+    sensors=[source_files_sensor],
     resources={"data_store": DataStoreResource()},
 )

@@ -97,6 +97,21 @@ def test_failing_blocking_check_stops_downstream(tmp_path):
     materialized = {e.event_specific_data.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == set(STAGES[:5])  # nothing after the failing check
     assert not (tmp_path / "out" / "tokenized").exists()
+    # The run fails, not just warns: an ERROR-severity blocking check fails its step, and nothing downstream starts.
+    assert failed[0].severity == dg.AssetCheckSeverity.ERROR
+    assert result.dagster_run.status == dg.DagsterRunStatus.FAILURE
+    step_errors = {e.step_key: e.event_specific_data.error for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+    assert list(step_errors) == ["stratified_splits"]
+    assert step_errors["stratified_splits"].cls_name == "DagsterAssetCheckFailedError"
+    assert "splits_non_empty" in step_errors["stratified_splits"].message
+    assert {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"} == set(STAGES[:5])
+    # The check's metadata shows the failing rows: exactly the splits left short, with their sizes.
+    sizes = next(e.event_specific_data.materialization.metadata["pairs_per_split"].value
+                 for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "stratified_splits")
+    short = {s: n for s, n in sizes.items() if n < 1}
+    assert short and failed[0].metadata["failing_rows"].value.splitlines()[2:] == [f"| {s} | {n} |" for s, n in short.items()]
+    samples = failed[0].metadata["failing_samples"].value["expect_column_values_to_be_between(pairs)"]
+    assert samples["unexpected_count"] == len(short) and set(samples["sample"]) == {"0"}
 
 
 def test_bad_source_config_names_entry_and_field(tmp_path):

@@ -1,26 +1,39 @@
-"""Cleaning: normalize text, fold 'no input' spellings, find PII (redact or drop), quality filters
-(language-aware length, repetition, special characters, echo, refusal, template slots, truncation,
-blocklist), exact dedup.
+"""Cleaning: normalize text, fold 'no input' spellings, find PII (redact or drop), identify the language,
+quality filters (language-aware length, repetition, special characters, echo, refusal, template slots,
+truncation, blocklist), exact dedup on normalized text, and near-duplicate clustering by MinHash LSH.
 
-Every removal becomes a row in the rejected table with a reason code; kept + rejected = input.
+Every removal becomes a row in the rejected table with a reason code; kept + rejected = input. The per-row
+operators run over chunks, in worker processes when the input is large; dedup runs once over all of it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import repeat
 
 import polars as pl
 
-from .pii import find_pii, redact
+from . import language
+from .near_dedup import NearDupRules, near_duplicate_clusters
+from .near_dedup import validate as validate_near_dup
+from .pii import ANY_HINT_PATTERN, find_pii, redact
 from .quality import DEFAULT_RULES, QualityRules, quality_issue
 from .raw_sources import sha
 from .storage import run_sql
-from .text import compose_user, is_no_input, normalize_text, render_plain
+from .text import compose_user, no_input_mask, normalize_series, render_plain
 from .unify import MESSAGE_DTYPE
 
 REJECT_SCHEMA = {
     "pair_id": pl.Utf8, "raw_id": pl.Utf8, "source": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8,
     "kept_pair_id": pl.Utf8,
 }
+PII_ACTIONS = ("redact", "drop", "off")
+NEAR_DUP_ACTIONS = ("drop", "keep", "off")
+OPERATORS = ("normalize", "pii", "language", "quality", "exact_dedup", "near_dedup")
 
 
 @dataclass(frozen=True)
@@ -30,99 +43,248 @@ class CleanRules:
     # What to do with a pair that holds personal data or secrets: 'redact' with typed placeholders, 'drop', or 'off'.
     pii_action: str = "redact"
     blocklist_terms: tuple[str, ...] = ()
+    # Languages kept (fastText codes); empty keeps all. 'und' (no letters to judge by) is always kept.
+    languages: tuple[str, ...] = ("en", "zh")
+    min_lang_confidence: float = 0.5
+    near_dup: NearDupRules = field(default_factory=NearDupRules)
+    # 'drop' keeps the best pair of each near-duplicate cluster; 'keep' only tags clusters (cluster_id), which
+    # later stages keep inside one split; 'off' skips the clustering.
+    near_dup_action: str = "drop"
+    # Worker processes for the per-row operators; 0 means one per CPU. Small inputs stay in-process.
+    workers: int = 0
+    chunk_rows: int = 20_000
 
 
-PII_ACTIONS = ("redact", "drop", "off")
+def validate_rules(rules: CleanRules) -> None:
+    if rules.pii_action not in PII_ACTIONS:
+        raise ValueError(f"pii_action: {rules.pii_action!r} is not one of {PII_ACTIONS}")
+    if rules.near_dup_action not in NEAR_DUP_ACTIONS:
+        raise ValueError(f"near_dup_action: {rules.near_dup_action!r} is not one of {NEAR_DUP_ACTIONS}")
+    if not 0.0 <= rules.min_lang_confidence <= 1.0:
+        raise ValueError(f"min_lang_confidence: {rules.min_lang_confidence} is not within [0, 1]")
+    if rules.chunk_rows < 1 or rules.workers < 0:
+        raise ValueError("chunk_rows must be >= 1 and workers >= 0")
+    validate_near_dup(rules.near_dup)
 
 
 _TEXT_FIELDS = ("instruction", "input", "response", "system")
 
 
-def _sync_single_turn(row: dict) -> dict:
-    """Rebuild a single-turn pair's messages and plain text from its parts.
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(OPERATORS, 0.0)
 
-    Edits are made to the parts (a folded 'no input', a redaction) and must reach the prompt too; the parts
-    hold the same text as the messages, so the messages need no transform of their own.
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] += time.perf_counter() - t0
+
+
+def _find_and_redact(texts: pl.Series, redact_them: bool) -> tuple[pl.Series, list[set[str]]]:
+    """(texts, PII kinds found per text), with matches replaced by typed placeholders when `redact_them`.
+
+    polars' regex engine flags the cells that hold any detector's hint; only those go through the validated
+    Python detectors.
     """
-    messages = [dict(m) for m in row["messages"]]
-    if messages[0]["role"] == "system":
-        messages[0]["content"] = row["system"]
-    first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
-    messages[first_user]["content"] = compose_user(row["instruction"], row["input"])
-    messages[-1]["content"] = row["response"]
-    return {**row, "messages": messages, "text": render_plain(row["instruction"], row["input"], row["response"])}
+    kinds: list[set[str]] = [set() for _ in range(texts.len())]
+    flagged = texts.str.contains(ANY_HINT_PATTERN).arg_true().to_list()
+    fixed_at, fixed = [], []
+    for i, text in zip(flagged, texts.gather(flagged).to_list()):
+        matches = find_pii(text)
+        if matches:
+            kinds[i] = {m.kind for m in matches}
+            fixed_at.append(i)
+            fixed.append(redact(text, matches))
+    if redact_them and fixed_at:
+        texts = texts.scatter(fixed_at, fixed)
+    return texts, kinds
 
 
-def _normalize_row(row: dict) -> dict:
-    out = {**row, **{f: normalize_text(row[f] or "") for f in _TEXT_FIELDS}}
-    if is_no_input(out["input"]):
-        out["input"] = ""
-    if row["n_turns"] == 1:
-        return _sync_single_turn(out)
-    out["messages"] = [{"role": m["role"], "content": normalize_text(m["content"])} for m in row["messages"]]
-    out["text"] = render_plain(out["instruction"], out["input"], out["response"])
-    return out
+def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer) -> tuple[pl.DataFrame, list[str | None]]:
+    """Normalized parts and messages (single-turn messages rebuilt from their parts, so that a folded 'no
+    input' or a redaction reaches the prompt too), plus the PII kinds found per row."""
+    n = chunk.height
+    with timer("normalize"):
+        parts = {f: normalize_series(chunk[f]) for f in _TEXT_FIELDS}
+        parts["input"] = parts["input"].zip_with(~no_input_mask(parts["input"]), pl.Series([""] * n))
+        turns = (chunk.select(pl.int_range(n, dtype=pl.UInt32).alias("_row"), "n_turns", "messages")
+                 .explode("messages").unnest("messages"))
+        turns = turns.with_columns(content=normalize_series(turns["content"]))
+    row_kinds: list[set[str]] = [set() for _ in range(n)]
+    with timer("pii"):
+        if pii_action != "off":
+            for f in _TEXT_FIELDS:
+                parts[f], kinds = _find_and_redact(parts[f], pii_action == "redact")
+                for i, k in enumerate(kinds):
+                    row_kinds[i] |= k
+            # A single-turn pair's messages are rebuilt from its parts; only multi-turn messages need a scan.
+            multi = turns["n_turns"] != 1
+            contents, kinds = _find_and_redact(turns["content"].filter(multi), pii_action == "redact")
+            turns = turns.with_columns(content=turns["content"].scatter(multi.arg_true(), contents))
+            for row, k in zip(turns["_row"].filter(multi).to_list(), kinds):
+                row_kinds[row] |= k
+    with timer("normalize"):
+        users = [compose_user(i, x) for i, x in zip(parts["instruction"].to_list(), parts["input"].to_list())]
+        single = pl.DataFrame({"_row": pl.int_range(n, dtype=pl.UInt32, eager=True), "_system": parts["system"],
+                               "_user": pl.Series(users, dtype=pl.Utf8), "_response": parts["response"]})
+        is_single = pl.col("n_turns") == 1
+        last = pl.int_range(pl.len()).over("_row") == pl.len().over("_row") - 1
+        turns = turns.join(single, on="_row", how="left").with_columns(
+            content=pl.when(is_single & (pl.col("role") == "system")).then("_system")
+            .when(is_single & (pl.col("role") == "user")).then("_user")
+            .when(is_single & last).then("_response")
+            .otherwise("content"))
+        messages = turns.group_by("_row", maintain_order=True).agg(
+            pl.struct("role", "content").alias("messages"), prompt_chars=pl.col("content").filter(
+                pl.col("role") != "assistant").str.len_chars().sum())
+        texts = [render_plain(i, x, r) for i, x, r in zip(
+            parts["instruction"].to_list(), parts["input"].to_list(), parts["response"].to_list())]
+        out = chunk.with_columns(**parts, messages=messages["messages"].cast(MESSAGE_DTYPE),
+                                 text=pl.Series(texts, dtype=pl.Utf8), _prompt_chars=messages["prompt_chars"])
+    return out, [",".join(sorted(k)) or None for k in row_kinds]
 
 
-def _handle_pii(row: dict, action: str) -> tuple[dict, tuple[str, str] | None]:
-    """(row with PII redacted, None) or (row, ('pii', kinds)) when the pair is to be dropped."""
-    row["pii_kinds"] = None
-    if action == "off":
-        return row, None
-    single = row["n_turns"] == 1
-    found = {f: find_pii(row[f]) for f in _TEXT_FIELDS}
-    # A single-turn pair's messages repeat its parts, so only multi-turn messages need a scan of their own.
-    message_found = [] if single else [find_pii(m["content"]) for m in row["messages"]]
-    kinds = sorted({m.kind for matches in [*found.values(), *message_found] for m in matches})
-    if not kinds:
-        return row, None
-    row["pii_kinds"] = ",".join(kinds)
-    if action == "drop":
-        return row, ("pii", f"contains {', '.join(kinds)}")
-    row.update({f: redact(row[f], matches) for f, matches in found.items()})
-    if single:
-        return _sync_single_turn(row), None
-    row["messages"] = [{**m, "content": redact(m["content"], matches)} for m, matches in zip(row["messages"], message_found)]
-    row["text"] = render_plain(row["instruction"], row["input"], row["response"])
-    return row, None
-
-
-def _rule_violation(row: dict, rules: CleanRules) -> tuple[str, str] | None:
-    if not row["response"]:
-        return "empty_response", "response is empty after normalization"
-    if not row["instruction"]:
-        return "empty_instruction", "instruction is empty after normalization"
-    prompt_chars = sum(len(m["content"]) for m in row["messages"] if m["role"] != "assistant")
-    if prompt_chars > rules.max_prompt_chars:
-        return "prompt_too_long", f"{prompt_chars} > {rules.max_prompt_chars} characters"
-    return quality_issue(row["instruction"], row["input"], row["response"], row["lang"], rules.quality,
-                         rules.blocklist_terms)
-
-
-def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules()) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(cleaned, rejected)."""
-    if rules.pii_action not in PII_ACTIONS:
-        raise ValueError(f"pii_action: {rules.pii_action!r} is not one of {PII_ACTIONS}")
-    kept, rejected = [], []
-    for row in unified.iter_rows(named=True):
-        row, bad = _handle_pii(_normalize_row(row), rules.pii_action)
-        bad = bad or _rule_violation(row, rules)
-        if bad:
-            rejected.append({"pair_id": row["pair_id"], "raw_id": row["raw_id"], "source": row["source"],
-                             "reason": bad[0], "detail": bad[1], "kept_pair_id": None})
+def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
+    """Per-row operators over one chunk: (kept rows, rejected rows, seconds per operator)."""
+    timer = _Timer()
+    df, pii_kinds = _normalize_and_redact(chunk, rules.pii_action, timer)
+    bad: list[tuple[str, str] | None] = [None] * df.height
+    if rules.pii_action == "drop":
+        bad = [("pii", f"contains {k.replace(',', ', ')}") if k else None for k in pii_kinds]
+    for i, (instruction, response, prompt_chars) in enumerate(zip(
+            df["instruction"].to_list(), df["response"].to_list(), df["_prompt_chars"].to_list())):
+        if bad[i]:
             continue
-        row["norm_hash"] = sha("\x1f".join(f"{m['role']}:{m['content']}" for m in row["messages"]), 32)
-        kept.append(row)
-    schema = dict(unified.schema) | {"messages": MESSAGE_DTYPE, "pii_kinds": pl.Utf8, "norm_hash": pl.Utf8}
-    normalized = pl.DataFrame(kept, schema=schema)
-    # Exact duplicates (same normalized conversation) are resolved in SQL: the first by source order wins.
-    ranked = run_sql("exact_dedup", pairs=normalized)
-    cleaned = ranked.filter(pl.col("dup_rank") == 1).drop("dup_rank", "kept_pair_id")
+        if not response:
+            bad[i] = ("empty_response", "response is empty after normalization")
+        elif not instruction:
+            bad[i] = ("empty_instruction", "instruction is empty after normalization")
+        elif prompt_chars > rules.max_prompt_chars:
+            bad[i] = ("prompt_too_long", f"{prompt_chars} > {rules.max_prompt_chars} characters")
+    fields = list(zip(df["instruction"].to_list(), df["input"].to_list(), df["response"].to_list()))
+    langs: list[str | None] = df["lang"].to_list()
+    confidence: list[float | None] = [None] * df.height
+    with timer("language"):
+        todo = [i for i, b in enumerate(bad) if b is None]
+        verdicts = language.identify([language.language_window(fields[i][0], fields[i][2]) for i in todo],
+                                     rules.min_lang_confidence)
+        allowed = set(rules.languages) | {"und"}
+        for i, (lang, conf) in zip(todo, verdicts):
+            langs[i], confidence[i] = lang, conf
+            if rules.languages and lang not in allowed:
+                bad[i] = ("language_not_allowed", f"{lang} (confidence {conf:.2f}) not in {sorted(rules.languages)}")
+    with timer("quality"):
+        for i, (instruction, input_text, response) in enumerate(fields):
+            if bad[i] is None:
+                bad[i] = quality_issue(instruction, input_text, response, langs[i], rules.quality, rules.blocklist_terms)
+    df = df.drop("_prompt_chars").with_columns(
+        lang=pl.Series(langs, dtype=pl.Utf8), lang_confidence=pl.Series(confidence, dtype=pl.Float64),
+        pii_kinds=pl.Series(pii_kinds, dtype=pl.Utf8),
+        _reason=pl.Series([b[0] if b else None for b in bad], dtype=pl.Utf8),
+        _detail=pl.Series([b[1] if b else None for b in bad], dtype=pl.Utf8))
+    rejected = df.filter(pl.col("_reason").is_not_null()).select(
+        "pair_id", "raw_id", "source", pl.col("_reason").alias("reason"), pl.col("_detail").alias("detail"),
+        pl.lit(None, pl.Utf8).alias("kept_pair_id"))
+    kept = df.filter(pl.col("_reason").is_null()).drop("_reason", "_detail")
+    conversation = kept.select(pl.col("messages").list.eval(
+        pl.concat_str(pl.element().struct.field("role"), pl.lit(":"), pl.element().struct.field("content"))
+    ).list.join("\x1f")).to_series().to_list()
+    kept = kept.with_columns(norm_hash=pl.Series([sha(c, 32) for c in conversation], dtype=pl.Utf8))
+    return kept, rejected.cast(REJECT_SCHEMA), timer.seconds
+
+
+def _workers(rules: CleanRules, n_chunks: int) -> int:
+    return min(rules.workers or os.cpu_count() or 1, n_chunks)
+
+
+def _per_row_operators(unified: pl.DataFrame, rules: CleanRules, seconds: dict[str, float]):
+    chunks = [unified.slice(i, rules.chunk_rows) for i in range(0, unified.height, rules.chunk_rows)] or [unified]
+    workers = _workers(rules, len(chunks))
+    if workers > 1:
+        # spawn, not fork: polars' thread pool does not survive a fork.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_clean_chunk, chunks, repeat(rules)))
+    else:
+        results = [_clean_chunk(c, rules) for c in chunks]
+    for _, _, part in results:
+        for name, s in part.items():
+            seconds[name] += s
+    return pl.concat([r[0] for r in results]), pl.concat([r[1] for r in results])
+
+
+_SOURCE_ORDER = ["source", "file", "line", "locator"]
+
+
+def _contents(role_filter: pl.Expr) -> pl.Expr:
+    return pl.col("messages").list.eval(
+        pl.element().filter(role_filter).struct.field("content")).list.join("\n")
+
+
+def _near_duplicates(kept: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(kept with cluster_id, near-duplicate rejects).
+
+    Two pairs are near-duplicates when their prompts are and their responses are too. Similar prompts alone
+    are not enough: reading-comprehension sets ask many questions about one long passage, so their prompts
+    differ by a short question while each answer is different and worth keeping. The best pair of a cluster
+    has the longest response (the most complete answer), ties broken by source order; it names the cluster.
+    """
+    ordered = kept.with_columns(pl.col("response").str.len_chars().alias("_resp_chars")).sort(
+        ["_resp_chars", *_SOURCE_ORDER], descending=[True, False, False, False, False], nulls_last=True)
+    role = pl.element().struct.field("role")
+    parts = ordered.select(prompt=_contents(role != "assistant"), response=_contents(role == "assistant"))
+    prompt_cluster, prompt_sim = near_duplicate_clusters(parts["prompt"].to_list(), rules.near_dup)
+    response_cluster, response_sim = near_duplicate_clusters(parts["response"].to_list(), rules.near_dup)
+    # Rows are in preference order, so the first row of each (prompt cluster, response cluster) is its best.
+    ordered = ordered.with_columns(
+        _pc=pl.Series(prompt_cluster), _rc=pl.Series(response_cluster),
+        _ps=pl.Series(prompt_sim).round(2), _rs=pl.Series(response_sim).round(2))
+    ordered = ordered.with_columns(cluster_id=pl.col("pair_id").first().over("_pc", "_rc")).drop("_resp_chars")
+    is_dup = pl.col("cluster_id") != pl.col("pair_id")
+    if rules.near_dup_action == "keep":
+        return ordered.drop("_pc", "_rc", "_ps", "_rs"), pl.DataFrame(schema=REJECT_SCHEMA)
+    rejected = ordered.filter(is_dup).select(
+        "pair_id", "raw_id", "source", pl.lit("near_duplicate").alias("reason"),
+        pl.format("near-duplicate of pair {}: prompt ~{} and response ~{} Jaccard (MinHash estimates, >= {})",
+                  "cluster_id", "_ps", "_rs", pl.lit(rules.near_dup.threshold)).alias("detail"),
+        pl.col("cluster_id").alias("kept_pair_id"))
+    return ordered.filter(~is_dup).drop("_pc", "_rc", "_ps", "_rs"), rejected
+
+
+def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules(),
+                timings: dict[str, float] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(cleaned, rejected). When `timings` is a dict it receives the seconds spent per operator (summed over
+    worker processes for the per-row operators) and the wall-clock total under 'total'."""
+    validate_rules(rules)
+    t0 = time.perf_counter()
+    seconds = dict.fromkeys(OPERATORS, 0.0)
+    normalized, rejected = _per_row_operators(unified, rules, seconds)
+    t = time.perf_counter()
+    # Exact duplicates (same normalized conversation) are resolved in SQL on the key columns only: the first by
+    # source order wins.
+    ranked = run_sql("exact_dedup", pairs=normalized.select("raw_id", "pair_id", "norm_hash", *_SOURCE_ORDER))
+    first = ranked.filter(pl.col("dup_rank") == 1)["raw_id"]
+    cleaned = normalized.filter(pl.col("raw_id").is_in(first.implode()))
     dups = ranked.filter(pl.col("dup_rank") > 1).select(
         "pair_id", "raw_id", "source",
         pl.lit("exact_duplicate").alias("reason"),
         pl.format("same normalized text as pair {} ({})", "kept_pair_id", "kept_source").alias("detail"),
         "kept_pair_id",
     )
-    rejected_df = pl.concat([pl.DataFrame(rejected, schema=REJECT_SCHEMA), dups.cast(REJECT_SCHEMA)])
-    return cleaned.drop("kept_source"), rejected_df
+    seconds["exact_dedup"] += time.perf_counter() - t
+    t = time.perf_counter()
+    if rules.near_dup_action == "off":
+        cleaned = cleaned.with_columns(cluster_id=pl.col("pair_id"))
+        near = pl.DataFrame(schema=REJECT_SCHEMA)
+    else:
+        cleaned, near = _near_duplicates(cleaned, rules)
+        # An exact duplicate points at the pair actually kept, also when its first copy lost to a near-duplicate.
+        moved = near.select(pl.col("pair_id").alias("kept_pair_id"), pl.col("kept_pair_id").alias("_final"))
+        dups = dups.join(moved, on="kept_pair_id", how="left").with_columns(
+            pl.coalesce("_final", "kept_pair_id").alias("kept_pair_id")).drop("_final")
+    seconds["near_dedup"] += time.perf_counter() - t
+    cleaned = cleaned.sort(_SOURCE_ORDER, nulls_last=True)
+    rejected_df = pl.concat([rejected, dups.cast(REJECT_SCHEMA), near.cast(REJECT_SCHEMA)])
+    if timings is not None:
+        timings.update(seconds, total=time.perf_counter() - t0)
+    return cleaned, rejected_df

@@ -117,46 +117,56 @@ class _Detector:
     pattern: re.Pattern
     valid: Callable[[str], bool] | None = None
     group: int = 0  # the part of the match that is sensitive (the value of a `password = "..."` line)
+    # Something every match contains, cheap to look for: most texts lack it, and then the detector's own
+    # pattern (with lookbehinds tried at every position) need not scan them at all.
+    hint: re.Pattern | None = None
 
 
 _PEM = r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----(?:.*?-----END \1PRIVATE KEY-----)?"
 _SECRET_NAME = (r"api[_-]?key|apikey|client[_-]?secret|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token"
                 r"|token|password|passwd|pwd")
 
+
 # Order is specificity: on two candidates with the same span the earlier detector wins.
 _DETECTORS = (
-    _Detector("SECRET", re.compile(_PEM, re.S)),
+    _Detector("SECRET", re.compile(_PEM, re.S), hint=re.compile("-----BEGIN")),
     _Detector("URL_CREDENTIALS", re.compile(
         r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:[^\s/@]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-        r"(?::\d+)?")),
-    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9])AKIA[0-9A-Z]{16}(?![A-Za-z0-9])")),
-    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_\w{22,255})")),
-    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9-])xox[baprs]-[A-Za-z0-9-]{10,}")),
-    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
-    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}"), _has_letter_and_digit),
+        r"(?::\d+)?"), hint=re.compile("://")),
+    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9])AKIA[0-9A-Z]{16}(?![A-Za-z0-9])"), hint=re.compile("AKIA")),
+    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_\w{22,255})"), hint=re.compile("gh[pousr]_|github_pat_")),
+    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9-])xox[baprs]-[A-Za-z0-9-]{10,}"), hint=re.compile("xox")),
+    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), hint=re.compile("AIza")),
+    _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}"), _has_letter_and_digit, hint=re.compile("sk-")),
     # Only quoted literals: unquoted right-hand sides are nearly always code (`token = tokenizer.encode(...)`),
     # and values starting with $ { < % are references to a secret, not the secret.
     _Detector("SECRET", re.compile(
         rf"(?i)(?<![A-Za-z0-9])[\"']?(?:{_SECRET_NAME})[\"']?\s*[:=]\s*([\"'])([^\s\"'${{<%][^\s\"']{{7,}})\1"),
-        group=2),
-    _Detector("CN_ID", re.compile(_L + r"[1-8]\d{16}[\dXx]" + _R), _valid_cn_id),
-    _Detector("PHONE", re.compile(_L + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _R)),
+        group=2, hint=re.compile("(?i:key|secret|token|password|passwd|pwd)[\"']?\\s*[:=]")),
+    _Detector("CN_ID", re.compile(_L + r"[1-8]\d{16}[\dXx]" + _R), _valid_cn_id, hint=re.compile(r"\d{17}")),
+    _Detector("PHONE", re.compile(_L + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _R), hint=re.compile(r"1[3-9]\d[ -]?\d{4}")),
     _Detector("PHONE", re.compile(
-        _L + r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}" + _R)),
+        _L + r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}" + _R), hint=re.compile(r"\d{3}[ .-]\d{4}")),
     # Separators are required between digit runs so that the pattern cannot backtrack over every split.
-    _Detector("PHONE", re.compile(r"(?<![0-9A-Za-z_+])\+\d+(?:[ .-]?\(\d+\)|[ .-]\d+)*" + _R), _valid_intl_phone),
+    _Detector("PHONE", re.compile(r"(?<![0-9A-Za-z_+])\+\d+(?:[ .-]?\(\d+\)|[ .-]\d+)*" + _R), _valid_intl_phone, hint=re.compile(r"\+\d")),
     # After the phones: "0086-138-1234-5678" can pass Luhn by chance, and its shape says phone.
     _Detector("BANK_CARD", re.compile(_L + r"(?:\d{13,19}|\d{4}([ -])\d{3,6}(?:\1\d{3,6}){1,3})" + _R),
-              _valid_card),
+              _valid_card, hint=re.compile(r"\d{13}|\d{4}[ -]\d{3}")),
     _Detector("EMAIL", re.compile(
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
-        r"(?![A-Za-z0-9-])"), _valid_email),
-    _Detector("IPV4", re.compile(_L + r"(?:\d{1,3}\.){3}\d{1,3}" + _R), _valid_ipv4),
+        r"(?![A-Za-z0-9-])"), _valid_email, hint=re.compile("@")),
+    _Detector("IPV4", re.compile(_L + r"(?:\d{1,3}\.){3}\d{1,3}" + _R), _valid_ipv4, hint=re.compile(r"\d\.\d{1,3}\.\d")),
     _Detector("IPV6", re.compile(
         # Bounded to an address's length so that long hex dumps cannot make the engine backtrack for long.
         r"(?<![0-9A-Za-z_:.])(?=[0-9A-Fa-f]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?:\.\d{1,3}){0,3}(?![0-9A-Za-z_:])"),
-        _valid_ipv6),
+        _valid_ipv6, hint=re.compile(":[0-9A-Fa-f]*:")),
 )
+
+
+# One pass for all hints: a text with none of them (most texts) is done after a single scan. The pattern is
+# also valid for polars' Rust engine, which prefilters whole columns with it.
+ANY_HINT_PATTERN = "|".join(f"(?:{d.hint.pattern})" for d in _DETECTORS)
+_ANY_HINT = re.compile(ANY_HINT_PATTERN)
 
 
 def find_pii(text: str, kinds: Collection[str] | None = None) -> list[PiiMatch]:
@@ -170,8 +180,10 @@ def find_pii(text: str, kinds: Collection[str] | None = None) -> list[PiiMatch]:
     if unknown:
         raise ValueError(f"unknown PII kinds {sorted(unknown)}; known: {PII_KINDS}")
     candidates = []
+    if not _ANY_HINT.search(text):
+        return []
     for rank, det in enumerate(_DETECTORS):
-        if det.kind not in wanted:
+        if det.kind not in wanted or (det.hint is not None and not det.hint.search(text)):
             continue
         for m in det.pattern.finditer(text):
             value = m.group(det.group)

@@ -72,15 +72,19 @@ def length_bounds(response: str, lang: str, rules: QualityRules = DEFAULT_RULES)
 
 
 _WORD = re.compile(r"[^\W_]+")
+# Everything str.isalnum() rejects: \w is exactly isalnum() plus the underscore.
+_NON_ALNUM = re.compile(r"[\W_]+")
 
 
 def repetition(text: str, lang: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
     if _is_zh(lang):
         # Letters and digits only: ASCII-art borders ("+-----+") in diagrams are not degenerate output.
-        units, n = "".join(c for c in text if c.isalnum()), rules.char_ngram
+        units, n = _NON_ALNUM.sub("", text), rules.char_ngram
     else:
         units, n = _WORD.findall(text.lower()), rules.word_ngram
-    grams = Counter(tuple(units[i:i + n]) for i in range(len(units) - n + 1))
+    # Characters are compared as substrings, words as tuples; both hash fast.
+    grams = Counter(units[i:i + n] for i in range(len(units) - n + 1)) if isinstance(units, str) else \
+        Counter(zip(*(units[i:] for i in range(n))))
     total = sum(grams.values())
     if total < rules.min_ngrams:
         return None
@@ -108,7 +112,7 @@ def special_char_ratio(text: str, rules: QualityRules = DEFAULT_RULES) -> Issue 
 
 
 def _letters_only(s: str) -> str:
-    return "".join(c for c in s.casefold() if c.isalnum())
+    return _NON_ALNUM.sub("", s.casefold())
 
 
 def echoes_instruction(instruction: str, response: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:

@@ -1,6 +1,7 @@
 """Label each pair with domain, task type and difficulty; sample in balance per stratum; split.
 
-A pair and all its augmented children form one group and always share a split.
+A near-duplicate cluster (see clean.py) and all augmented children of its pairs form one group and always share
+a split.
 """
 from __future__ import annotations
 
@@ -97,18 +98,20 @@ def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules()) ->
     """(stratified_splits, dropped) — dropped rows are those over a stratum's cap, with the reason."""
     if rules.validation_fraction + rules.test_fraction >= 1:
         raise ValueError("validation_fraction + test_fraction must be below 1")
-    parents = pairs.filter(~pl.col("is_augmented"))
-    labels = {}
-    for row in parents.iter_rows(named=True):
-        d, t, k = label_domain(row), label_task_type(row), label_difficulty(row)
-        labels[row["pair_id"]] = (d, t, k)
-    group_id = pl.coalesce("parent_pair_id", "pair_id")
+    # A group is a near-duplicate cluster (cleaning's cluster_id) with every augmented child of its members, so
+    # that neither a paraphrase nor a near-twin of a test pair can sit in train.
+    if "cluster_id" in pairs.columns:
+        group_id = pl.col("cluster_id")
+    else:
+        group_id = pl.coalesce("parent_pair_id", "pair_id")
     labelled = pairs.with_columns(group_id.alias("group_id"))
-    lab = pl.DataFrame(
-        {"group_id": list(labels), "domain": [v[0] for v in labels.values()],
-         "task_type": [v[1] for v in labels.values()], "difficulty": [v[2] for v in labels.values()]},
-        schema={"group_id": pl.Utf8, "domain": pl.Utf8, "task_type": pl.Utf8, "difficulty": pl.Utf8},
-    )
+    parents = labelled.filter(~pl.col("is_augmented"))
+    labels = [(row["group_id"], row["pair_id"] == row["group_id"], label_domain(row), label_task_type(row),
+               label_difficulty(row)) for row in parents.iter_rows(named=True)]
+    # A group takes the labels of the pair that names it (the kept pair of a cluster), else its first member.
+    lab = (pl.DataFrame(labels, schema={"group_id": pl.Utf8, "_names": pl.Boolean, "domain": pl.Utf8,
+                                        "task_type": pl.Utf8, "difficulty": pl.Utf8}, orient="row")
+           .sort("_names", descending=True, maintain_order=True).unique("group_id", keep="first").drop("_names"))
     labelled = labelled.join(lab, on="group_id", how="left").with_columns(
         pl.concat_str("domain", "task_type", "difficulty", separator="/").alias("stratum")
     )

@@ -38,24 +38,66 @@ def run_sql(name: str, **frames: pl.DataFrame) -> pl.DataFrame:
         con.close()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(final: Path) -> list[Path]:
+    """Remove the temp files and folders a killed writer left beside `final` (".<name>.<pid>.tmp|old" of a
+    process that no longer exists); a live writer's temps are left alone. Returns what was removed."""
+    removed = []
+    for p in final.parent.glob(f".{final.name}.*"):
+        pid, _, kind = p.name[len(final.name) + 2:].partition(".")
+        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 @contextmanager
 def new_file(final: Path):
     """Yield a temp path beside `final`; once the block succeeds it replaces `final` in one rename."""
+    sweep_stale_temps(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    yield tmp
-    os.replace(tmp, final)
+    try:
+        yield tmp
+        # Flush the data before the rename publishes it: after a power cut the name must not point at an
+        # empty file.
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def replace_folder(src: Path, final: Path) -> None:
-    # os.replace cannot overwrite a non-empty folder, so the old one goes first.
-    shutil.rmtree(final, ignore_errors=True)
+    """Put folder `src` in place of `final`. os.replace cannot overwrite a non-empty folder, so the old one is
+    renamed aside, the new one renamed in, and only then is the old one deleted: a reader, or a writer killed
+    at any point, finds the old folder or the new one whole (at worst, between the two renames, none), never
+    a half-deleted one such as a resumable checkpoint without its weights."""
+    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(final, old)
+    except FileNotFoundError:
+        old = None
     os.replace(src, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
 def new_folder(final: Path):
     """Yield an empty temp folder beside `final`; once the block succeeds it replaces `final` as a whole, so
     readers see the old folder or the new one, never half of one."""
+    sweep_stale_temps(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import html
 import math
 import re
-import unicodedata
+
+import polars as pl
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
@@ -34,39 +35,48 @@ def detect_lang(text: str) -> str:
     return "other"
 
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\ufeff]")
-_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_MANY_NEWLINES = re.compile(r"\n{3,}")
+# Patterns below are written for both engines: Python's re and the Rust regex polars runs.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]"
+# Runs of spaces inside a line (after its first non-space character) become one space; indentation is kept,
+# since code in responses depends on it. A single tab inside a line is a space too.
+_INNER_SPACES = r"(\S)(?:[ \t]{2,}|\t)"
+_TRAILING_SPACES = r"(?m)[ \t]+$"
 
 
-_INDENT = re.compile(r"^[ \t]*")
-
-
-def _tidy_line(line: str) -> str:
-    # Leading indentation is kept: code in responses depends on it.
-    indent = _INDENT.match(line).group(0)
-    return indent + _SPACES.sub(" ", line[len(indent):]).rstrip()
+def normalize_series(texts: pl.Series) -> pl.Series:
+    """NFKC, HTML entities decoded, control and zero-width characters removed, whitespace tidied; nulls become ""."""
+    texts = texts.cast(pl.Utf8).fill_null("")
+    # Python only for the few cells that may hold an entity: polars has no HTML unescape.
+    with_entity = texts.str.contains("&", literal=True).arg_true()
+    if len(with_entity):
+        texts = texts.scatter(with_entity, [html.unescape(t) for t in texts.gather(with_entity).to_list()])
+    return (texts.str.normalize("NFKC")  # also turns no-break and ideographic spaces into plain ones
+            .str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n", literal=True)
+            .str.replace_all(_CONTROL, "")
+            .str.replace_all(_INNER_SPACES, "${1} ")
+            .str.replace_all(_TRAILING_SPACES, "")
+            .str.replace_all(r"\n{3,}", "\n\n")
+            .str.strip_chars())
 
 
 def normalize_text(text: str) -> str:
-    """NFKC, HTML entities decoded, control and zero-width characters removed, whitespace tidied."""
-    text = html.unescape(text)
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
-    lines = [_tidy_line(ln) for ln in text.split("\n")]
-    return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+    return normalize_series(pl.Series([text], dtype=pl.Utf8))[0]
 
 
-_NO_INPUT = {
+_NO_INPUT = [
     "", "none", "n/a", "na", "nil", "null", "no input", "noinput", "<noinput>", "<no input>", "(none)", "-",
     "无", "无输入", "<无输入>", "（无）", "(无)", "没有输入", "无需输入", "空", "不适用",
-}
+]
+
+
+def no_input_mask(normalized: pl.Series) -> pl.Series:
+    """True where an already normalized input says there is no input ("N/A", "<noinput>", "无", …)."""
+    folded = normalize_series(pl.Series(_NO_INPUT)).to_list()
+    return normalized.str.to_lowercase().str.strip_chars(" .。").is_in(folded)
 
 
 def is_no_input(text: str) -> bool:
-    t = normalize_text(text).lower().strip(" .。")
-    return t in _NO_INPUT
+    return bool(no_input_mask(normalize_series(pl.Series([text], dtype=pl.Utf8)))[0])
 
 
 def compose_user(instruction: str, input_text: str) -> str:

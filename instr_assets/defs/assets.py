@@ -1,24 +1,25 @@
 """The eight stage assets. Each is a short wrapper: config in, core function, Parquet + DuckDB view out,
 metadata, and blocking Great Expectations checks that stop downstream assets when they fail."""
 
-import hashlib
 import json
+import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from instr_assets.core import augment, clean, quality, split, unify
-from instr_assets.core.raw_sources import read_all_sources
+from instr_assets.core import augment, clean, near_dedup, quality, split
+from instr_assets.core.source_cache import SourceCache, snapshot, snapshot_digest, watched_files
 from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
 from instr_assets.core.storage import run_sql
+from instr_assets.core.versioning import frame_version, stage_code_version
 
 from .gx_bridge import Expect, check_result
 from instr_assets.core.text import markdown_table
 
-from .metadata import counts, table_metadata
+from .metadata import counts, failing_rows, image, table_metadata
 from .resources import DataStoreResource
 
 POOL = "instr_assets_catalog"  # one writer at a time for the DuckDB catalog (limit set in dagster.yaml)
@@ -35,21 +36,29 @@ def _accounting(df_ids: pl.Series, expected: int) -> tuple[pl.DataFrame, list[Ex
                                           Expect("not_null", "id")]
 
 
-def _file_version(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 # ---------------------------------------------------------------------------------------------- raw_sources
 class RawSourcesConfig(dg.Config):
     sources_file: str = Field(default=str(DEFAULT_SOURCES_FILE), description="YAML file listing the sources to read")
 
 
+def _source_cache(store) -> SourceCache:
+    return SourceCache(store.root / "cache" / "sources")
+
+
+def _builds_metadata(builds, redone: str, seconds: float) -> dict:
+    """Which sources this build read or converted again, which it took from the per-source cache, and how long
+    that took."""
+    table = pl.DataFrame({"source": [b.source for b in builds], "rows": [b.rows for b in builds],
+                          "status": [redone if not b.reused else "reused" for b in builds]},
+                         schema={"source": pl.Utf8, "rows": pl.Int64, "status": pl.Utf8})
+    return {f"sources_{redone}": dg.MetadataValue.json([b.source for b in builds if not b.reused]),
+            "sources_reused": dg.MetadataValue.json([b.source for b in builds if b.reused]),
+            "source_cache": dg.MetadataValue.md(markdown_table(table)), "ingest_seconds": round(seconds, 3)}
+
+
 @dg.asset(
     group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    code_version=stage_code_version("raw_sources"),
     description="Every record of every configured source, verbatim, with file, line/offset and content hash; "
                 "records that do not parse are kept with their parse error.",
     check_specs=[
@@ -62,8 +71,13 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
         entries, base = load_sources(config.sources_file)
     except SourceConfigError as e:
         raise dg.Failure(description=f"config field 'sources_file': {e}") from None
-    raw = read_all_sources(entries, base)
     store = data_store.store()
+    # The snapshot the source sensor takes; its digest in the metadata tells the sensor what this build saw.
+    files = snapshot(watched_files(config.sources_file))
+    t0 = time.perf_counter()
+    raw, builds = _source_cache(store).read_sources(entries, base, stage_code_version("raw_sources"),
+                                                    {p: f["sha"] for p, f in files.items() if f.get("sha")})
+    read_seconds = time.perf_counter() - t0
     path = store.write_table("raw_sources", raw)
     options = pl.DataFrame({"source": [e.name for e in entries],
                             "options_json": [e.model_dump_json() for e in entries]})
@@ -79,7 +93,10 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
             "records_per_source": counts(raw, "source"),
             "parse_errors": errors.height,
             "parse_error_examples": dg.MetadataValue.md(markdown_table(errors.select("source", "locator", "parse_error").head(10))),
-        },
+            "source_files_digest": snapshot_digest(files),
+        } | _builds_metadata(builds, "reread", read_seconds),
+        # unified_pairs reads the records and the options, so both make up what downstream sees.
+        data_version=dg.DataVersion(frame_version(raw, options)),
         check_results=checks,
     )
 
@@ -87,6 +104,7 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
 # -------------------------------------------------------------------------------------------- unified_pairs
 @dg.asset(
     deps=[raw_sources], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    code_version=stage_code_version("unified_pairs"),
     description="One schema for all sources: pair_id, source, messages, instruction/input/response, lang, provenance. "
                 "Records that cannot be unified go to unified_pairs_rejected with a reason.",
     check_specs=[
@@ -99,7 +117,9 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
     store = data_store.store()
     raw = store.read_table("raw_sources")
     options = {s: json.loads(o) for s, o in store.read_table("raw_source_options").iter_rows()}
-    unified, rejected = unify.unify(raw, options)
+    t0 = time.perf_counter()
+    unified, rejected, builds = _source_cache(store).unify_sources(raw, options, stage_code_version("unified_pairs"))
+    unify_seconds = time.perf_counter() - t0
     path = store.write_table("unified_pairs", unified)
     store.write_table("unified_pairs_rejected", rejected)
     acc_df, acc_exp = _accounting(pl.concat([unified["raw_id"], rejected["raw_id"]]), raw.height)
@@ -116,7 +136,9 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
             "pairs_per_source": counts(unified, "source"),
             "pairs_per_lang": counts(unified, "lang"),
             "duplicate_pair_ids": unified.height - unified["pair_id"].n_unique(),
-        },
+        } | _builds_metadata(builds, "reconverted", unify_seconds),
+        # Only unified_pairs is read downstream; the rejected table does not feed the next stage.
+        data_version=dg.DataVersion(frame_version(unified)),
         check_results=checks,
     )
 
@@ -133,6 +155,17 @@ class CleanConfig(dg.Config):
     disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
     pii_action: Literal["redact", "drop", "off"] = Field(default="redact", description="redact PII with typed placeholders, drop the pair, or leave it")
     blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
+    languages: list[str] = Field(default=["en", "zh"], description="languages kept (fastText codes such as en, zh, fr); empty keeps all")
+    min_lang_confidence: float = Field(default=0.5, ge=0, le=1, description="below this fastText probability the script guess stands")
+    near_dup_action: Literal["drop", "keep", "off"] = Field(
+        default="drop", description="drop all but the best pair of each near-duplicate cluster, keep them all (tagged "
+                                    "with cluster_id, kept in one split), or skip near-duplicate clustering")
+    near_dup_threshold: float = Field(default=0.8, gt=0, le=1, description="estimated Jaccard of character n-grams")
+    near_dup_num_perm: int = Field(default=128, ge=8, description="MinHash permutations")
+    near_dup_bands: Optional[int] = Field(default=None, ge=1, description="LSH bands; unset = chosen from the threshold")
+    near_dup_rows: Optional[int] = Field(default=None, ge=1, description="rows per LSH band; unset = chosen from the threshold")
+    near_dup_ngram: int = Field(default=5, ge=1, description="character n-gram length")
+    workers: int = Field(default=0, ge=0, description="processes for the per-row cleaning operators; 0 = one per CPU")
 
     def rules(self) -> clean.CleanRules:
         unknown = set(self.disabled_filters) - set(quality.FILTERS)
@@ -145,24 +178,37 @@ class CleanConfig(dg.Config):
             max_words=self.max_words, max_repetition=self.max_repetition, max_special_ratio=self.max_special_ratio,
             disabled=frozenset(self.disabled_filters))
         terms = quality.load_blocklist(self.blocklist_file) if self.blocklist_file else ()
-        return clean.CleanRules(self.max_prompt_chars, q, self.pii_action, terms)
+        near = near_dedup.NearDupRules(threshold=self.near_dup_threshold, num_perm=self.near_dup_num_perm,
+                                       bands=self.near_dup_bands, rows=self.near_dup_rows, ngram=self.near_dup_ngram)
+        rules = clean.CleanRules(self.max_prompt_chars, q, self.pii_action, terms, tuple(self.languages),
+                                 self.min_lang_confidence, near, self.near_dup_action, self.workers)
+        try:
+            clean.validate_rules(rules)
+        except ValueError as e:
+            raise dg.Failure(description=f"config field '{str(e).split(':')[0].replace('.', '_')}': {e}") from None
+        return rules
 
 
 @dg.asset(
     deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
-    description="NFKC, whitespace/control characters, HTML entities, 'no input' folded, length bounds, exact "
-                "dedup on normalized text. Every removal is a row in cleaned_pairs_rejected with a reason code.",
+    code_version=stage_code_version("cleaned_pairs"),
+    description="NFKC, whitespace/control characters, HTML entities, 'no input' folded, PII redacted or dropped, "
+                "offline language ID, quality filters, exact dedup on normalized text, near-duplicate clusters by "
+                "MinHash LSH. Every removal is a row in cleaned_pairs_rejected with a reason code.",
     check_specs=[
         _spec("cleaned_pairs", "cleaned_pair_id_unique", "pair_id and normalized text are unique"),
         _spec("cleaned_pairs", "cleaned_lengths_in_bounds", "response length within the configured bounds"),
-        _spec("cleaned_pairs", "cleaned_lang_allowed", "lang is en, zh or other"),
+        _spec("cleaned_pairs", "cleaned_lang_allowed", "lang among the configured languages (or und)"),
         _spec("cleaned_pairs", "cleaned_accounting", "kept + rejected = unified input"),
+        _spec("cleaned_pairs", "cleaned_accounting_per_source", "kept + rejected = unified input, per source"),
+        _spec("cleaned_pairs", "cleaned_duplicates_point_to_kept", "every duplicate reject names a kept pair"),
     ],
 )
 def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
     store = data_store.store()
     unified = store.read_table("unified_pairs")
-    cleaned, rejected = clean.clean_pairs(unified, config.rules())
+    timings: dict[str, float] = {}
+    cleaned, rejected = clean.clean_pairs(unified, config.rules(), timings)
     path = store.write_table("cleaned_pairs", cleaned)
     store.write_table("cleaned_pairs_rejected", rejected)
     # Length in the units the filter uses: non-space characters for Chinese, words otherwise.
@@ -176,12 +222,23 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
         check_result("cleaned_lengths_in_bounds", lengths, [
             Expect("between", "zh_chars", {"min": max(1, config.min_chars_zh), "max": config.max_chars_zh}),
             Expect("between", "words", {"min": max(1, config.min_words), "max": config.max_words})]),
-        check_result("cleaned_lang_allowed", cleaned, [Expect("in_set", "lang", {"values": LANGS})]),
+        check_result("cleaned_lang_allowed", cleaned, [Expect("not_null", "lang")] + (
+            [Expect("in_set", "lang", {"values": [*config.languages, "und"]})] if config.languages else [])),
         check_result("cleaned_accounting", acc_df, acc_exp),
+        check_result("cleaned_accounting_per_source", _per_source_accounting(unified, cleaned, rejected),
+                     [Expect("between", "missing", {"min": 0, "max": 0})]),
+        check_result("cleaned_duplicates_point_to_kept",
+                     rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate"])).select(
+                         pl.col("kept_pair_id").is_in(cleaned["pair_id"].implode()).alias("kept_pair_is_kept")),
+                     [Expect("in_set", "kept_pair_is_kept", {"values": [True]})]),
     ]
     langs = unified.select("raw_id", "lang")
-    examples = rejected.group_by("reason").head(2).select("reason", "source", "detail")
+    examples = rejected.group_by("reason", maintain_order=True).head(3).select("reason", "source", "detail", "kept_pair_id")
+    clusters = cleaned.group_by("cluster_id").len()
+    from instr_assets.core import plots  # matplotlib loads when the asset runs, not with the code location
+
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(frame_version(cleaned)),  # the table downstream reads
         metadata=table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
@@ -190,9 +247,21 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
             "rejected_examples": dg.MetadataValue.md(markdown_table(examples)),
             "pii_redacted_pairs": int(cleaned["pii_kinds"].is_not_null().sum()),
             "pairs_per_lang": counts(cleaned, "lang"),
+            "near_duplicate_clusters_over_1": int((clusters["len"] > 1).sum()),
+            "seconds_per_operator": dg.MetadataValue.json({k: round(v, 2) for k, v in timings.items()}),
+            "length_histograms": image(plots.length_histograms(cleaned), "instruction and response length by language"),
         },
         check_results=checks,
     )
+
+
+def _per_source_accounting(unified: pl.DataFrame, cleaned: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
+    """Per source: input rows, kept, rejected and the difference, which must be zero."""
+    per = [f.group_by("source").agg(pl.col("raw_id").n_unique().alias(name))
+           for f, name in ((unified, "input"), (cleaned, "kept"), (rejected, "rejected"))]
+    out = per[0].join(per[1], on="source", how="full", coalesce=True).join(per[2], on="source", how="full", coalesce=True)
+    out = out.fill_null(0)
+    return out.with_columns((pl.col("input") - pl.col("kept") - pl.col("rejected")).abs().alias("missing"))
 
 
 # ------------------------------------------------------------------------------------------ augmented_pairs
@@ -205,6 +274,7 @@ class AugmentConfig(dg.Config):
 
 @dg.asset(
     deps=[cleaned_pairs], group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    code_version=stage_code_version("augmented_pairs"),
     description="Cleaned pairs plus seeded augmentations (instruction paraphrase, synonym replacement), each "
                 "child naming its operator and parent pair_id; the augmented share is capped.",
     check_specs=[
@@ -232,6 +302,7 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
                      [Expect("mean_between", "is_augmented", {"min": 0.0, "max": config.max_augmented_share + 1e-9})]),
     ]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(frame_version(out)),  # the table downstream reads
         metadata=table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
             "augmented": children.height,
             "augmented_share": round(children.height / max(out.height, 1), 4),
@@ -255,6 +326,7 @@ class SplitConfig(dg.Config):
 
 @dg.asset(
     deps=[augmented_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    code_version=stage_code_version("stratified_splits"),
     description="Pairs labelled with domain, task type and difficulty, sampled in balance per stratum (capped), "
                 "split deterministically; augmented children share their parent's split.",
     check_specs=[
@@ -290,13 +362,23 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
                      [Expect("between", "pairs", {"min": config.min_pairs_per_split})]),
         check_result("splits_accounting", acc_df, acc_exp),
     ]
+    # A failing check names the short splits, not only how many expectations failed.
+    short = pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())}).filter(pl.col("pairs") < config.min_pairs_per_split)
+    if short.height:
+        next(c for c in checks if c.check_name == "splits_non_empty").metadata["failing_rows"] = failing_rows(short)
+    from instr_assets.core import plots  # matplotlib loads when the asset runs, not with the code location
+
+    before = pl.concat([splits.select("stratum", "group_id"), dropped.select("stratum", "group_id")])
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(frame_version(splits)),  # the table downstream reads
         metadata=table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
             "pairs_per_split": dg.MetadataValue.json(sizes),
             "dropped_by_cap": dropped.height,
             "per_domain": counts(splits, "domain"), "per_task_type": counts(splits, "task_type"),
             "per_difficulty": counts(splits, "difficulty"),
             "split_stats": dg.MetadataValue.md(markdown_table(stats.head(30))),
+            "stratum_balance": image(plots.stratum_balance(before, splits.select("stratum", "group_id"), config.max_groups_per_stratum),
+                                     "groups per stratum and pairs per domain, before and after balanced sampling"),
         },
         check_results=checks,
     )

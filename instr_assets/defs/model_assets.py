@@ -17,12 +17,13 @@ from pydantic import Field
 
 from instr_assets.core.raw_sources import sha
 from instr_assets.core.storage import new_folder, replace_folder
+from instr_assets.core.versioning import files_version, frame_version, stage_code_version
 
-from .assets import POOL, _accounting, _file_version, _spec, stratified_splits
+from .assets import POOL, _accounting, _spec, stratified_splits
 from .gx_bridge import Expect, check_result
 from instr_assets.core.text import markdown_table
 
-from .metadata import counts, table_metadata
+from .metadata import counts, image, table_metadata
 from .resources import DataStoreResource
 
 SPLITS = ("train", "validation", "test")
@@ -81,6 +82,7 @@ def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConf
 
 @dg.asset(
     deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
+    code_version=stage_code_version("tokenized_shards"),
     description="Chat-template tokenization (prompt tokens labelled -100), best-fit-decreasing packing into "
                 "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
                 "tokenizer, chat template and seq_len.",
@@ -96,7 +98,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     splits = store.read_table("stratified_splits")
     tok = modeling.load_tokenizer()
     fingerprint = modeling.tokenizer_fingerprint(tok)
-    data_version = _file_version(store.table_path("stratified_splits"))
+    data_version = frame_version(splits)  # the DataVersion stratified_splits reported, so lineage matches the UI
     identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
                 "eval_on_originals_only": config.eval_on_originals_only}
     version = sha(json.dumps(identity, sort_keys=True))
@@ -130,7 +132,8 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
             "sample_status": counts(samples, "status"),
             "packing_efficiency_train": manifest_splits["train"]["packing_efficiency"],
         },
-        data_version=dg.DataVersion(version),
+        # From the packed sequences, not the identity: a code change that packs the same way keeps training fresh.
+        data_version=dg.DataVersion(frame_version(seqs)),
         check_results=checks,
     )
 
@@ -171,6 +174,7 @@ def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", sett
 
 @dg.asset(
     deps=[tokenized_shards], group_name="model", kinds={"pytorch", "safetensors"}, pool=POOL,
+    code_version=stage_code_version("finetuned_checkpoint"),
     description="Causal LM fine-tuned with AdamW on the NLL of response tokens; validation every N steps, the "
                 "best checkpoint kept, resumable after a crash, DDP under torchrun, optional LoRA; saved in "
                 "Hugging Face format (safetensors) with its lineage.",
@@ -212,7 +216,14 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     checks = [check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
         Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4})])]
     vals = history.filter(pl.col("val_loss").is_not_null())
+    # The same plot eval_report puts in the report, shown here as soon as training ends; temp file + rename.
+    from instr_assets.core.evaluate import plot_loss_curve
+    from instr_assets.core.storage import new_file
+
+    with new_file(store.path("reports", "loss_curve.png")) as tmp:
+        plot_loss_curve(history, tmp)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(files_version(list(final.glob("*.safetensors")))),  # the saved weights
         metadata={
             "path": dg.MetadataValue.path(str(final)), "base_model": config.base_model,
             "best_step": result["best_step"], "best_val_loss": result["best_val_loss"],
@@ -222,6 +233,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "resumed_from_step": result["resumed_from_step"] if result["resumed_from_step"] is not None else -1,
             "stopped_early": result["stopped_early"], "shards_version": manifest["version"],
             "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
+            "loss_curve_plot": image(store.path("reports", "loss_curve.png").read_bytes(), "training and validation loss per step"),
             **table_metadata(history, None, n=0),
         },
         check_results=checks,
@@ -244,6 +256,7 @@ class EvalConfig(dg.Config):
 
 @dg.asset(
     deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"}, pool=POOL,
+    code_version=stage_code_version("eval_report"),
     description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
                 "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
                 "Markdown and HTML report.",
@@ -309,6 +322,7 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
             metadata={k: v for k, v in head.items() if k.startswith("validation_loss")}),
     ]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(frame_version(metrics, exact, open_generations)),
         metadata={"report": dg.MetadataValue.md(evaluate.inline_images(report, images)),
                   "report_path": dg.MetadataValue.path(str(report_path)),
                   "report_html_path": dg.MetadataValue.path(str(html_path)),

@@ -1,0 +1,254 @@
+"""Near-duplicate engine: clustering of small edits (English and Chinese), estimator accuracy against exact
+Jaccard, LSH parameter choice, determinism, validation, edge cases."""
+import math
+import random
+
+import numpy as np
+import pytest
+
+from instr_assets.core import near_dedup
+from instr_assets.core.near_dedup import (
+    NearDupRules, lsh_params, minhash_signatures, near_duplicate_clusters, validate,
+)
+
+RULES = NearDupRules()
+WORDS = (
+    "the of and to in is was for on that with as by at from this be are or an it not which have has but had "
+    "they you were their one all we can her there been if more when will would who so no out up into do any "
+    "time about than other its only some could new them these may first then two also after our most over "
+    "such many made way even must did well back through where much before right too means old same tell "
+    "does set three want air play small end put home read hand port large spell add land here big high act "
+    "why ask men change went light kind off need house picture try again animal point mother world near build "
+    "self earth father head stand own page should country found answer school grow study still learn plant"
+).split()
+
+
+def english(rng: random.Random, chars: int) -> str:
+    out, size = [], 0
+    while size < chars:
+        w = rng.choice(WORDS)
+        out.append(w)
+        size += len(w) + 1
+    return " ".join(out)
+
+
+def chinese(rng: random.Random, chars: int) -> str:
+    return "".join(rng.choice("，。") if rng.random() < 0.08 else chr(0x4E00 + rng.randrange(3000))
+                   for _ in range(chars))
+
+
+def edit_chars(rng: random.Random, text: str, edits: int) -> str:
+    s = list(text)
+    for _ in range(edits):
+        pos, op = rng.randrange(len(s)), rng.randrange(3)
+        ch = s[rng.randrange(len(s))]
+        if op == 0:
+            s[pos] = ch
+        elif op == 1:
+            s.insert(pos, ch)
+        else:
+            del s[pos]
+    return "".join(s)
+
+
+def shingles(text: str, n: int = 5) -> set[str]:
+    """Reference shingling for ASCII and CJK text, as the module documents it."""
+    t = " ".join(text.casefold().split())
+    if len(t) < n:
+        return {t} if t else set()
+    return {t[i:i + n] for i in range(len(t) - n + 1)}
+
+
+def jaccard(a: str, b: str) -> float:
+    x, y = shingles(a), shingles(b)
+    return len(x & y) / len(x | y)
+
+
+@pytest.mark.parametrize("make", [english, chinese])
+def test_small_edits_cluster_with_the_first_copy_and_unrelated_texts_do_not(make):
+    rng = random.Random(7)
+    base = make(rng, 800)
+    variants = [edit_chars(rng, base, 1), edit_chars(rng, base, 3)]
+    if make is english:
+        words = base.split(" ")
+        variants.append(" ".join(words[:40] + ["inserted"] + words[40:]))
+        variants.append(" ".join(words[:60] + words[61:]))
+        variants.append(" ".join(words[:20] + ["replaced"] + words[21:]))
+    others = [make(rng, 800) for _ in range(20)]
+    texts = others[:10] + [base] + others[10:] + variants
+    cluster, similarity = near_duplicate_clusters(texts, RULES)
+    first = 10
+    assert cluster[first] == first and similarity[first] == 1.0
+    assert cluster[21:].tolist() == [first] * len(variants)
+    assert (similarity[21:] >= RULES.threshold).all()
+    assert cluster[:first].tolist() == list(range(first))
+    assert cluster[first + 1:21].tolist() == list(range(first + 1, 21))
+    assert (similarity[:21] == 1.0).all()
+
+
+def test_exact_duplicates_and_case_or_whitespace_variants_are_one_cluster_at_similarity_one():
+    rng = random.Random(3)
+    base = english(rng, 500)
+    texts = [english(rng, 500), english(rng, 500), base, english(rng, 500), base,
+             "  " + base.upper().replace(" ", " \n\t ") + "\n", base]
+    cluster, similarity = near_duplicate_clusters(texts, RULES)
+    # The representative is the lowest index of the cluster, whatever the order of the copies.
+    assert cluster.tolist() == [0, 1, 2, 3, 2, 2, 2]
+    assert similarity.tolist() == [1.0] * 7
+    sig = minhash_signatures(texts, RULES)
+    assert (sig[5] == sig[2]).all()
+
+
+def test_chains_join_and_report_similarity_to_the_representative():
+    rng = random.Random(13)
+    a = english(rng, 400)
+    b = edit_chars(rng, a, 6)
+    c = edit_chars(rng, b, 6)
+    rules = NearDupRules(threshold=0.85, num_perm=256)
+    # a~b and b~c pass the threshold, a~c alone does not: single linkage still puts c with a.
+    assert jaccard(a, b) > 0.85 and jaccard(b, c) > 0.85 and jaccard(a, c) < 0.8
+    cluster, similarity = near_duplicate_clusters([a, b, c], rules)
+    assert cluster.tolist() == [0, 0, 0]
+    sig = minhash_signatures([a, b, c], rules)
+    assert similarity[1] == (sig[0] == sig[1]).mean() >= 0.85
+    assert similarity[2] == (sig[0] == sig[2]).mean() < 0.85
+
+
+def test_estimates_track_exact_jaccard():
+    # The estimate is a mean of num_perm bin agreements, each true with probability J; for texts with more
+    # shingles than bins its standard deviation is at most sqrt(J(1-J)/K), as for K-permutation MinHash.
+    # Each pair must fall within 4 sd (two-sided normal tail 6e-5) and the RMSE within 1.25x the theory.
+    rng = random.Random(5)
+    rules = NearDupRules(num_perm=256)
+    pairs = []
+    for i in range(24):
+        base = (english if i % 2 else chinese)(rng, rng.randrange(600, 1500))
+        pairs.append((base, edit_chars(rng, base, rng.randrange(2, 60))))
+    sig = minhash_signatures([t for p in pairs for t in p], rules)
+    est = (sig[0::2] == sig[1::2]).mean(axis=1)
+    true = np.array([jaccard(a, b) for a, b in pairs])
+    assert true.min() < 0.6 and true.max() > 0.95
+    sd = np.sqrt(true * (1 - true) / rules.num_perm)
+    assert (np.abs(est - true) <= 4 * sd + 1e-9).all()
+    assert np.sqrt(((est - true) ** 2).mean()) <= 1.25 * np.sqrt((sd ** 2).mean())
+
+
+def test_planted_near_duplicates_match_brute_force_jaccard():
+    # Truth: every pair whose exact Jaccard is >= the threshold, found by brute force over all pairs.
+    rng = random.Random(21)
+    texts = [(english if i % 3 else chinese)(rng, rng.randrange(300, 900)) for i in range(90)]
+    texts += [edit_chars(rng, texts[rng.randrange(90)], rng.randrange(1, 5)) for _ in range(40)]
+    sets = [shingles(t) for t in texts]
+    truth = {(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))
+             if len(sets[i] & sets[j]) >= RULES.threshold * len(sets[i] | sets[j])}
+    cluster, _ = near_duplicate_clusters(texts, RULES)
+    found = {(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts)) if cluster[i] == cluster[j]}
+    assert len(truth) >= 40
+    assert found == truth
+
+
+def test_unrelated_texts_estimate_near_zero():
+    rng = random.Random(2)
+    texts = [chinese(rng, 700) for _ in range(5)] + [english(rng, 700) for _ in range(5)]
+    sig = minhash_signatures(texts, RULES)
+    agree = (sig[:, None, :] == sig[None, :, :]).mean(axis=2)
+    off = agree[~np.eye(len(texts), dtype=bool)]
+    # Chinese texts from 3000 characters share almost no 5-grams; English ones from a 200-word list share some.
+    assert off.max() < 0.25
+    assert agree[:5, :5][~np.eye(5, dtype=bool)].max() == 0.0
+
+
+def test_batching_does_not_leak_ngrams_across_texts(monkeypatch):
+    rng = random.Random(9)
+    texts = [english(rng, rng.randrange(1, 300)) if i % 3 else chinese(rng, rng.randrange(1, 300))
+             for i in range(60)] + ["a", "ab", "abcd", "abcde", "é", "x  y"]
+    alone = np.vstack([minhash_signatures([t], RULES) for t in texts])
+    monkeypatch.setattr(near_dedup, "_CHUNK_CHARS", 500)
+    assert (minhash_signatures(texts, RULES) == alone).all()
+
+
+def test_short_texts_are_one_shingle_and_empty_texts_stay_alone():
+    texts = ["", "ab", "  ", "AB", "ac", "", "\n", "ab "]
+    cluster, similarity = near_duplicate_clusters(texts, RULES)
+    # "ab", "AB" and "ab " are the same after folding and stripping; "ac" differs in its only shingle.
+    # Empty texts have no shingles, so nothing (not even another empty text) is their near-duplicate.
+    assert cluster.tolist() == [0, 1, 2, 1, 4, 5, 6, 1]
+    assert similarity.tolist() == [1.0] * 8
+    sig = minhash_signatures(texts, RULES)
+    assert (sig[[0, 2, 5, 6]] == 0xFFFFFFFF).all()
+    assert (sig[1] != sig[4]).all()
+
+
+def test_empty_input_returns_empty_arrays():
+    cluster, similarity = near_duplicate_clusters([], RULES)
+    assert cluster.shape == (0,) and similarity.shape == (0,)
+    assert minhash_signatures([], RULES).shape == (0, RULES.num_perm)
+
+
+def test_signatures_are_deterministic_per_seed():
+    rng = random.Random(1)
+    texts = [english(rng, 400), chinese(rng, 400)]
+    a = minhash_signatures(texts, RULES)
+    assert a.dtype == np.uint32 and a.shape == (2, 128)
+    assert (a == minhash_signatures(list(texts), NearDupRules())).all()
+    other = minhash_signatures(texts, NearDupRules(seed=2))
+    assert (a != other).mean() > 0.9
+
+
+def detection(similarity: float, rules: NearDupRules) -> float:
+    """P(a pair of this Jaccard becomes a verified edge): it shares a bucket in some band (the S-curve),
+    and its estimate, a Binomial(num_perm, J) count of agreeing bins over num_perm, reaches the threshold."""
+    bands, rows = lsh_params(rules)
+    k = rules.num_perm
+    need = math.ceil(round(rules.threshold * k, 9))
+    verified = sum(math.comb(k, i) * similarity ** i * (1 - similarity) ** (k - i) for i in range(need, k + 1))
+    return (1 - (1 - similarity ** rows) ** bands) * verified
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.5, 128), (0.7, 128), (0.8, 128), (0.9, 256), (0.8, 64)])
+def test_bands_and_rows_put_detection_at_the_threshold(threshold, num_perm):
+    rules = NearDupRules(threshold=threshold, num_perm=num_perm)
+    bands, rows = lsh_params(rules)
+    assert bands * rows <= num_perm
+    # The S-curve 1-(1-s^r)^b is 1/2 at `half`: a little below the threshold, as candidates are verified ...
+    half = (1 - 0.5 ** (1 / bands)) ** (1 / rows)
+    assert threshold - 0.16 < half < threshold
+    # ... so that LSH and verification together detect half of the pairs right at the threshold.
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if detection(mid, rules) < 0.5 else (lo, mid)
+    assert abs(lo - threshold) < 0.03
+    assert detection(min(1.0, threshold + 0.05), rules) > 0.8
+    assert detection(threshold - 0.1, rules) < 0.02
+
+
+def test_lsh_params_defaults_and_partial_choices():
+    assert lsh_params(RULES) == (14, 9)
+    # With datasketch's equal weights the same search finds the pairs datasketch 2.0's MinHashLSH picks.
+    assert near_dedup._optimal_bands_rows(0.8, 128, None, None, 0.5) == (9, 13)
+    assert near_dedup._optimal_bands_rows(0.5, 128, None, None, 0.5) == (25, 5)
+    assert near_dedup._optimal_bands_rows(0.9, 256, None, None, 0.5) == (9, 28)
+    assert lsh_params(NearDupRules(bands=16, rows=8)) == (16, 8)
+    bands, rows = lsh_params(NearDupRules(bands=16))
+    assert bands == 16 and 16 * rows <= 128
+    bands, rows = lsh_params(NearDupRules(rows=4))
+    assert rows == 4 and bands * 4 <= 128
+
+
+@pytest.mark.parametrize("field,value", [
+    ("threshold", 0), ("threshold", 1.5), ("threshold", "0.8"), ("num_perm", 0), ("num_perm", 2.5),
+    ("num_perm", 10_000), ("bands", 0), ("bands", 200), ("rows", -1), ("rows", True), ("ngram", 0),
+    ("seed", -1),
+])
+def test_validation_names_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"^near_dup\.{field}: "):
+        validate(NearDupRules(**{field: value}))
+    with pytest.raises(ValueError, match=rf"^near_dup\.{field}: "):
+        near_duplicate_clusters(["a"], NearDupRules(**{field: value}))
+
+
+def test_bands_times_rows_must_fit_in_num_perm():
+    with pytest.raises(ValueError, match=r"^near_dup\.bands: .*16 \* 9 = 144 exceeds near_dup\.num_perm = 128"):
+        validate(NearDupRules(bands=16, rows=9))
+    validate(NearDupRules(bands=16, rows=8))
