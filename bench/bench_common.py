@@ -105,8 +105,9 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
 
 
-def run_our_loop(model, rows: list[dict], settings, pad_id: int, warmup_steps: int = 1) -> dict:
-    """Run instr_assets.core.train.train and time only steps warmup_steps+1 .. max_steps.
+def run_our_loop(model, rows: list[dict], settings, pad_id: int, warmup_steps: int = 1, split_batches: int = 0) -> dict:
+    """Run instr_assets.core.train.train and time only steps warmup_steps+1 .. max_steps; then, if split_batches,
+    split the cost of that many of the timed batches with cost_split.
 
     train() evaluates at step 0 and at its last step, and returns train_seconds measured after that last eval. To keep
     evaluation out of the figures we use the per-step history instead: history[k]["tokens_per_s"] is
@@ -143,7 +144,54 @@ def run_our_loop(model, rows: list[dict], settings, pad_id: int, warmup_steps: i
         seconds = result["train_seconds"]
         out["timing"] = "FALLBACK result['train_seconds'] (includes final eval and warm-up)"
     out.update(summarize(timed, seconds, settings.seq_len))
+    if split_batches:
+        out["cost_split"] = cost_split(model, timed[:split_batches], settings.seq_len, pad_id)
     return out
+
+
+def cost_split(model, batches: list[list[dict]], seq_len: int, pad_id: int, repeats: int = 3) -> dict:
+    """Where a step's forward+backward goes: the transformer body over every position vs the LM head and loss.
+
+    Each batch runs as trained and with its labels cut to a single supervised token, alternately, `repeats` times;
+    the fastest of each is kept, which is the least disturbed by other load on a shared machine. token_nll sends
+    only supervised positions through the LM head, so the cut run is the body over all B x seq_len positions,
+    padding included, with a nearly idle head; the difference is the head and cross-entropy on the supervised
+    positions. Wall seconds on the CPU, means over the batches.
+    """
+    import torch
+
+    from instr_assets.core.tokenize_pack import IGNORE, collate
+    from instr_assets.core.train import token_nll
+
+    def fwd_bwd(batch) -> float:
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        nll, mask = token_nll(model, batch, torch.device("cpu"))
+        (nll.sum() / mask.sum().clamp(min=1)).backward()
+        return time.perf_counter() - t0
+
+    full, body, supervised = [], [], []
+    for rows in batches:
+        batch = collate(rows, seq_len, pad_id)
+        labels = batch["labels"]
+        scored = labels != IGNORE
+        scored[:, 0] = False  # position 0 is never a target (token_nll scores token i+1 at position i)
+        i, j = scored.nonzero()[0].tolist()
+        one = torch.full_like(labels, IGNORE)
+        one[i, j] = labels[i, j]
+        times = [(fwd_bwd(batch), fwd_bwd({**batch, "labels": one})) for _ in range(repeats)]
+        full.append(min(t[0] for t in times))
+        body.append(min(t[1] for t in times))
+        supervised.append(int(scored.sum()))
+    n = len(batches)
+    return {
+        "batches": n, "repeats": repeats, "supervised_per_batch": round(sum(supervised) / n, 1),
+        "fwd_bwd_s": round(sum(full) / n, 4), "body_fwd_bwd_s": round(sum(body) / n, 4),
+        "body_share": round(sum(body) / sum(full), 3),
+        "body_ms_per_position": round(1e3 * sum(body) / (n * len(batches[0]) * seq_len), 4),
+        # the cut run still scores one token, so the difference covers all but one supervised token per batch
+        "head_ms_per_supervised_token": round(1e3 * (sum(full) - sum(body)) / max(1, sum(supervised) - n), 4),
+    }
 
 
 def summarize(batches: list[list[dict]], seconds: float, seq_len: int) -> dict:
@@ -153,7 +201,7 @@ def summarize(batches: list[list[dict]], seconds: float, seq_len: int) -> dict:
     sup = sum(r["n_supervised"] for r in rows)
     return {
         "timed_steps": len(batches), "seconds": round(seconds, 3),
-        "tokens": total, "useful_tokens": real, "supervised_tokens": sup,
+        "tokens": total, "useful_tokens": real, "supervised_tokens": sup, "pad_share": round(1 - real / total, 4),
         "tokens_per_s": round(total / seconds, 1), "useful_tokens_per_s": round(real / seconds, 1),
         "supervised_tokens_per_s": round(sup / seconds, 1), "s_per_step": round(seconds / max(1, len(batches)), 4),
     }

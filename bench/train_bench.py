@@ -1,6 +1,7 @@
 """Training throughput on the CPU: our loop with packing vs our loop with plain padding vs transformers' Trainer.
 
     .venv/bin/python bench/train_bench.py [--models tiny,smollm2] [--steps N] [--seq-len 256] [--batch-size 4]
+                                          [--cost-split N] [--out PATH]
 
 Same model (same initial weights), same data, same seq_len and batch size for every variant:
   packed  - instr_assets.core.train.train() on sequences from tokenize_and_pack (several samples per row)
@@ -10,7 +11,10 @@ Same model (same initial weights), same data, same seq_len and batch size for ev
 Each (model, variant) runs in a fresh subprocess (clean peak RSS, no allocator or thread-pool state carried over),
 with torch.set_num_threads(--threads) and 1 warm-up step (configurable) that is excluded from timing. The data is
 tokenized once by the parent and handed to the workers in a temporary JSON file. Results go to
-bench/results/train_bench.json and a Markdown table is printed.
+bench/results/train_bench.json (or --out) and a Markdown table is printed.
+
+--cost-split N adds, for packed and padded, a split of N timed batches' forward+backward into the transformer body
+(every position, padding included) and the LM head + loss (supervised positions only): see bench_common.cost_split.
 """
 from __future__ import annotations
 
@@ -108,7 +112,8 @@ def worker(args) -> None:
     if args.variant == "trainer":
         res = _run_trainer(model, rows, args, steps_total, tok.pad_token_id)
     else:
-        res = bc.run_our_loop(model, rows, _settings(args, steps_total), tok.pad_token_id, warmup_steps=args.warmup)
+        res = bc.run_our_loop(model, rows, _settings(args, steps_total), tok.pad_token_id, warmup_steps=args.warmup,
+                              split_batches=args.cost_split)
     res.update({"model": args.model, "variant": args.variant, "warmup_steps": args.warmup,
                 "load_seconds": round(load_seconds, 2), "peak_rss_after_load_mb": rss_after_load,
                 "peak_rss_mb": bc.peak_rss_mb(), "torch_threads": torch.get_num_threads(),
@@ -139,6 +144,15 @@ def markdown(results: list[dict], ratios: dict) -> str:
         a, b = q.get("packed_vs_padded_useful"), q.get("ours_vs_trainer_tokens")
         lines.append(f"| {m} | {_fmt(a, 2)}{'' if a is None else (' met' if a >= 1.5 else ' NOT met')} | "
                      f"{_fmt(b, 2)}{'' if b is None else (' met' if b >= 1.0 else ' NOT met')} |")
+    splits = [r for r in results if "cost_split" in r]
+    if splits:
+        lines += ["", "| model | variant | pad share | fwd+bwd ms | body share | body ms / position "
+                      "| head ms / supervised token |", "|---|---|---:|---:|---:|---:|---:|"]
+        for r in splits:
+            c = r["cost_split"]
+            lines.append(f"| {r['model']} | {r['variant']} | {r['pad_share']:.1%} | {_fmt(1e3 * c['fwd_bwd_s'])} | "
+                         f"{c['body_share']:.1%} | {_fmt(c['body_ms_per_position'], 4)} | "
+                         f"{_fmt(c['head_ms_per_supervised_token'], 3)} |")
     return "\n".join(lines)
 
 
@@ -152,6 +166,8 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cost-split", type=int, default=0, metavar="N",
+                   help="after timing, split N timed batches' forward+backward into body and LM head (packed, padded)")
     p.add_argument("--n-verifiable", type=int, default=20, help="generate_verifiable_tasks(n, seed=7) per kind x lang")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "train_bench.json"))
     # internal: one (model, variant) in this process
@@ -189,7 +205,8 @@ def main() -> int:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model", model, "--variant", variant,
                        "--data", str(data_path), "--result", str(res_path), "--steps", str(steps),
                        "--warmup", str(args.warmup), "--seq-len", str(args.seq_len), "--batch-size",
-                       str(args.batch_size), "--lr", str(args.lr), "--threads", str(args.threads)]
+                       str(args.batch_size), "--lr", str(args.lr), "--threads", str(args.threads),
+                       "--cost-split", str(args.cost_split)]
                 print(f"running {model}/{variant}: {steps} timed steps + {args.warmup} warm-up ...", flush=True)
                 w0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
@@ -228,7 +245,7 @@ def main() -> int:
                     "torch": torch.__version__, "transformers": transformers.__version__,
                     "load_avg_at_end": os.getloadavg()},
         "settings": {"seq_len": args.seq_len, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
-                     "warmup_steps": args.warmup, "n_verifiable": args.n_verifiable},
+                     "warmup_steps": args.warmup, "n_verifiable": args.n_verifiable, "cost_split_batches": args.cost_split},
         "data": stats, "results": results, "ratios": ratios,
     }
     out = Path(args.out)

@@ -1,12 +1,15 @@
 """Tokenization with masked prompts, packing isolation, and the training loop on the tiny model."""
 import math
+import random
 
 import polars as pl
 import pytest
 import torch
 
 from instr_assets.core import modeling
-from instr_assets.core.tokenize_pack import IGNORE, PackRules, collate, encode_conversation, pack_best_fit, tokenize_and_pack
+from instr_assets.core.tokenize_pack import (
+    IGNORE, PackRules, collate, encode_conversation, min_bins, pack, pack_best_fit, pack_min_slack, tokenize_and_pack,
+)
 from instr_assets.core.train import TrainSettings, lr_at, train
 from instr_assets.core.unify import MESSAGE_DTYPE
 
@@ -45,6 +48,51 @@ def test_pack_best_fit_respects_capacity_and_keeps_every_sample():
     assert len(bins) == math.ceil(sum(lengths) / 100)  # this set packs perfectly
 
 
+@pytest.mark.parametrize("lengths, capacity", [
+    ([4, 4, 3, 3, 3, 3], 10),  # BFD pairs the 4s and needs 3 bins; {4, 3, 3} twice fills 2
+    ([18, 41, 54, 43, 11, 46, 21, 38, 28], 100),  # BFD needs 4; {54, 46}, {43, 28, 18, 11}, {41, 38, 21}
+])
+def test_pack_reaches_the_lower_bound_where_best_fit_does_not(lengths, capacity):
+    assert len(pack_best_fit(lengths, capacity)) > min_bins(lengths, capacity)
+    bins = pack(lengths, capacity)
+    assert len(bins) == min_bins(lengths, capacity)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= capacity for b in bins)
+
+
+def _perfectly_packable(rng, capacity, n_bins):
+    """Lengths made by cutting n_bins full bins at random points, shuffled: min_bins is reachable."""
+    lengths = []
+    for _ in range(n_bins):
+        cuts = sorted(rng.sample(range(1, capacity), rng.randint(1, 7)))
+        lengths += [b - a for a, b in zip([0, *cuts], [*cuts, capacity])]
+    rng.shuffle(lengths)
+    return lengths
+
+
+def test_pack_mostly_reaches_the_lower_bound_where_it_is_reachable():
+    rng = random.Random(0)
+    cases = [_perfectly_packable(rng, 1024, rng.randint(2, 12)) for _ in range(100)]
+    bfd = sum(len(pack_best_fit(c, 1024)) == min_bins(c, 1024) for c in cases)
+    ours = sum(len(pack(c, 1024)) == min_bins(c, 1024) for c in cases)
+    assert bfd < 20 and ours >= 95  # measured: 7 and 97 of 100
+
+
+def test_pack_places_every_sample_once_within_capacity_deterministically():
+    rng = random.Random(1)
+    for _ in range(200):
+        capacity = rng.choice([10, 100, 256, 1024])
+        lengths = [rng.randint(1, capacity) for _ in range(rng.randint(0, 200))]
+        bins = pack(lengths, capacity)
+        for packing in (bins, pack_min_slack(lengths, capacity)):
+            assert sorted(i for b in packing for i in b) == list(range(len(lengths)))
+            assert all(sum(lengths[i] for i in b) <= capacity for b in packing)
+        assert min_bins(lengths, capacity) <= len(bins) <= len(pack_best_fit(lengths, capacity))
+        assert pack(list(lengths), capacity) == bins
+    with pytest.raises(ValueError):
+        pack([11], 10)
+
+
 def _pairs(rows):
     return pl.DataFrame([{"pair_id": f"p{i}", "messages": m} for i, m in enumerate(rows)],
                         schema={"pair_id": pl.Utf8, "messages": MESSAGE_DTYPE})
@@ -60,6 +108,23 @@ def test_overflow_is_dropped_and_counted(tok):
     seqs_t, samples_t = tokenize_and_pack(tok, _pairs([long]), "train", PackRules(seq_len=64, overflow="truncate_response"))
     # Truncating the prompt leaves no response token: that is caught, not trained on.
     assert samples_t["status"].to_list() == ["dropped_no_supervised_tokens"] and seqs_t.is_empty()
+
+
+def test_tokenize_and_pack_uses_the_tighter_packing_and_keeps_each_sample_whole(tok):
+    convs = [[{"role": "user", "content": "Repeat:" + " go" * n}, {"role": "assistant", "content": "ok"}]
+             for n in (45, 45, 25, 25, 25, 25)]
+    lengths = [len(encode_conversation(tok, c)[0]) for c in convs]
+    assert lengths == [80, 80, 60, 60, 60, 60]  # BFD: {80, 80}, {60, 60, 60}, {60}; best: {80, 60, 60} twice
+    assert len(pack_best_fit(lengths, 200)) == 3
+    seqs, samples = tokenize_and_pack(tok, _pairs(convs), "train", PackRules(seq_len=200))
+    assert seqs.height == min_bins(lengths, 200) == 2
+    assert sorted(p for row in seqs["pair_ids"] for p in row) == [f"p{i}" for i in range(6)]
+    for row in seqs.iter_rows(named=True):
+        assert sum(row["sample_lens"]) == row["n_tokens"] == len(row["input_ids"]) <= 200
+        assert row["position_ids"] == [p for n in row["sample_lens"] for p in range(n)]
+        assert row["sample_lens"] == [lengths[int(pid[1:])] for pid in row["pair_ids"]]
+    assert dict(zip(samples["pair_id"], samples["seq_index"])) == {
+        pid: row["seq_index"] for row in seqs.iter_rows(named=True) for pid in row["pair_ids"]}
 
 
 def test_packed_samples_do_not_see_each_other(tok, tiny):

@@ -3,25 +3,30 @@ quality filters (language-aware length, repetition, special characters, echo, re
 truncation, blocklist), exact dedup on normalized text, and near-duplicate clustering by MinHash LSH.
 
 Every removal becomes a row in the rejected table with a reason code; kept + rejected = input. The per-row
-operators run over chunks, in worker processes when the input is large; dedup runs once over all of it.
+operators run over chunks, in worker processes when the input is large, and write their kept rows to part
+files; dedup runs once over keys and MinHash signatures of all of them.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
+from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from . import language
-from .near_dedup import NearDupRules, near_duplicate_clusters
+from .near_dedup import NearDupRules, clusters_from_signatures, minhash_signatures
 from .near_dedup import validate as validate_near_dup
 from .pii import ANY_HINT_PATTERN, find_pii, redact
-from .quality import DEFAULT_RULES, QualityRules, quality_issue
+from .quality import DEFAULT_RULES, QualityRules, may_fire, quality_issue
 from .raw_sources import sha
 from .storage import run_sql
 from .text import compose_user, no_input_mask, normalize_series, render_plain
@@ -175,9 +180,13 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
             if rules.languages and lang not in allowed:
                 bad[i] = ("language_not_allowed", f"{lang} (confidence {conf:.2f}) not in {sorted(rules.languages)}")
     with timer("quality"):
+        masks = may_fire(df["instruction"], df["input"], df["response"], rules.quality)
+        names, rows_may = list(masks), list(zip(*(m.to_list() for m in masks.values()))) or [()] * df.height
         for i, (instruction, input_text, response) in enumerate(fields):
             if bad[i] is None:
-                bad[i] = quality_issue(instruction, input_text, response, langs[i], rules.quality, rules.blocklist_terms)
+                cannot = [name for name, may in zip(names, rows_may[i]) if not may]
+                bad[i] = quality_issue(instruction, input_text, response, langs[i], rules.quality,
+                                       rules.blocklist_terms, cannot)
     df = df.drop("_prompt_chars").with_columns(
         lang=pl.Series(langs, dtype=pl.Utf8), lang_confidence=pl.Series(confidence, dtype=pl.Float64),
         pii_kinds=pl.Series(pii_kinds, dtype=pl.Utf8),
@@ -194,25 +203,6 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
     return kept, rejected.cast(REJECT_SCHEMA), timer.seconds
 
 
-def _workers(rules: CleanRules, n_chunks: int) -> int:
-    return min(rules.workers or os.cpu_count() or 1, n_chunks)
-
-
-def _per_row_operators(unified: pl.DataFrame, rules: CleanRules, seconds: dict[str, float]):
-    chunks = [unified.slice(i, rules.chunk_rows) for i in range(0, unified.height, rules.chunk_rows)] or [unified]
-    workers = _workers(rules, len(chunks))
-    if workers > 1:
-        # spawn, not fork: polars' thread pool does not survive a fork.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_clean_chunk, chunks, repeat(rules)))
-    else:
-        results = [_clean_chunk(c, rules) for c in chunks]
-    for _, _, part in results:
-        for name, s in part.items():
-            seconds[name] += s
-    return pl.concat([r[0] for r in results]), pl.concat([r[1] for r in results])
-
-
 _SOURCE_ORDER = ["source", "file", "line", "locator"]
 
 
@@ -221,70 +211,172 @@ def _contents(role_filter: pl.Expr) -> pl.Expr:
         pl.element().filter(role_filter).struct.field("content")).list.join("\n")
 
 
-def _near_duplicates(kept: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(kept with cluster_id, near-duplicate rejects).
+@dataclass
+class _Part:
+    """What one chunk's worker hands back: its kept rows sit in a Parquet file, the rest comes here."""
+    path: Path
+    rejected: pl.DataFrame
+    keys: pl.DataFrame  # dedup keys of the kept rows, in file order
+    prompt_sig: np.ndarray | None
+    response_sig: np.ndarray | None
+    seconds: dict[str, float]
+
+
+def _clean_row_group(src: Path, group: int, out_dir: Path, rules: CleanRules) -> list[_Part]:
+    """Worker body: one Parquet row group of the input, in chunks of chunk_rows, each written to its own file."""
+    file = pq.ParquetFile(src)
+    # A file of no rows has no row group; its schema still shapes the (empty) output.
+    frame = pl.from_arrow(file.read_row_group(group)) if file.num_row_groups else pl.read_parquet(src)
+    parts = []
+    for i, start in enumerate(range(0, max(frame.height, 1), rules.chunk_rows)):
+        kept, rejected, seconds = _clean_chunk(frame.slice(start, rules.chunk_rows), rules)
+        t = time.perf_counter()
+        prompt_sig = response_sig = None
+        if rules.near_dup_action != "off":
+            # Signatures here, where the texts are at hand: the parent then clusters without holding any text.
+            role = pl.element().struct.field("role")
+            texts = kept.select(prompt=_contents(role != "assistant"), response=_contents(role == "assistant"))
+            prompt_sig = minhash_signatures(texts["prompt"].to_list(), rules.near_dup)
+            response_sig = minhash_signatures(texts["response"].to_list(), rules.near_dup)
+        seconds["near_dedup"] += time.perf_counter() - t
+        path = out_dir / f"part-{group:05d}-{i:04d}.parquet"
+        kept.write_parquet(path)
+        keys = kept.select("raw_id", "pair_id", "norm_hash", *_SOURCE_ORDER,
+                           pl.col("response").str.len_chars().alias("resp_chars"))
+        parts.append(_Part(path, rejected, keys, prompt_sig, response_sig, seconds))
+    return parts
+
+
+def _run_workers(src: Path, out_dir: Path, rules: CleanRules) -> list[_Part]:
+    meta = pq.ParquetFile(src).metadata
+    groups = list(range(meta.num_row_groups)) or [0]
+    workers = min(rules.workers or os.cpu_count() or 1, len(groups))
+    if workers > 1 and meta.num_rows > rules.chunk_rows:
+        # spawn, not fork: polars' thread pool does not survive a fork.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            nested = list(pool.map(_clean_row_group, repeat(src), groups, repeat(out_dir), repeat(rules)))
+    else:
+        nested = [_clean_row_group(src, g, out_dir, rules) for g in groups]
+    return [part for parts in nested for part in parts]
+
+
+def _stack_in_order(parts: list[_Part], attr: str, order: np.ndarray, total: int) -> np.ndarray:
+    """The parts' signatures stacked in `order` (indices into all kept rows), freeing each part's array once
+    copied, so that at most one extra copy of the signatures exists at a time."""
+    slot = np.full(total, -1, dtype=np.int64)
+    slot[order] = np.arange(order.size)
+    out = None
+    offset = 0
+    for part in parts:
+        sig = getattr(part, attr)
+        if out is None:
+            out = np.empty((order.size, sig.shape[1]), dtype=sig.dtype)
+        dest = slot[offset:offset + sig.shape[0]]
+        take = dest >= 0
+        out[dest[take]] = sig[take]
+        offset += sig.shape[0]
+        setattr(part, attr, None)
+    return out
+
+
+def _near_duplicates(keys: pl.DataFrame, parts: list[_Part], rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(raw_id -> cluster_id of the rows kept, near-duplicate rejects), over the rows of `keys` (exact
+    duplicates already out; `_i` indexes all kept rows of the parts).
 
     Two pairs are near-duplicates when their prompts are and their responses are too. Similar prompts alone
     are not enough: reading-comprehension sets ask many questions about one long passage, so their prompts
     differ by a short question while each answer is different and worth keeping. The best pair of a cluster
     has the longest response (the most complete answer), ties broken by source order; it names the cluster.
     """
-    ordered = kept.with_columns(pl.col("response").str.len_chars().alias("_resp_chars")).sort(
-        ["_resp_chars", *_SOURCE_ORDER], descending=[True, False, False, False, False], nulls_last=True)
-    role = pl.element().struct.field("role")
-    parts = ordered.select(prompt=_contents(role != "assistant"), response=_contents(role == "assistant"))
-    prompt_cluster, prompt_sim = near_duplicate_clusters(parts["prompt"].to_list(), rules.near_dup)
-    response_cluster, response_sim = near_duplicate_clusters(parts["response"].to_list(), rules.near_dup)
+    ordered = keys.sort(["resp_chars", *_SOURCE_ORDER], descending=[True, False, False, False, False],
+                        nulls_last=True)
+    order = ordered["_i"].to_numpy()
+    total = sum(p.keys.height for p in parts)
+    prompt_cluster, prompt_sim = clusters_from_signatures(
+        _stack_in_order(parts, "prompt_sig", order, total), rules.near_dup)
+    response_cluster, response_sim = clusters_from_signatures(
+        _stack_in_order(parts, "response_sig", order, total), rules.near_dup)
     # Rows are in preference order, so the first row of each (prompt cluster, response cluster) is its best.
     ordered = ordered.with_columns(
         _pc=pl.Series(prompt_cluster), _rc=pl.Series(response_cluster),
         _ps=pl.Series(prompt_sim).round(2), _rs=pl.Series(response_sim).round(2))
-    ordered = ordered.with_columns(cluster_id=pl.col("pair_id").first().over("_pc", "_rc")).drop("_resp_chars")
+    ordered = ordered.with_columns(cluster_id=pl.col("pair_id").first().over("_pc", "_rc"))
     is_dup = pl.col("cluster_id") != pl.col("pair_id")
     if rules.near_dup_action == "keep":
-        return ordered.drop("_pc", "_rc", "_ps", "_rs"), pl.DataFrame(schema=REJECT_SCHEMA)
+        return ordered.select("raw_id", "cluster_id"), pl.DataFrame(schema=REJECT_SCHEMA)
     rejected = ordered.filter(is_dup).select(
         "pair_id", "raw_id", "source", pl.lit("near_duplicate").alias("reason"),
         pl.format("near-duplicate of pair {}: prompt ~{} and response ~{} Jaccard (MinHash estimates, >= {})",
                   "cluster_id", "_ps", "_rs", pl.lit(rules.near_dup.threshold)).alias("detail"),
         pl.col("cluster_id").alias("kept_pair_id"))
-    return ordered.filter(~is_dup).drop("_pc", "_rc", "_ps", "_rs"), rejected
+    return ordered.filter(~is_dup).select("raw_id", "cluster_id"), rejected
+
+
+def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRules = CleanRules(),
+                  timings: dict[str, float] | None = None) -> pl.DataFrame:
+    """Clean the unified pairs in Parquet file `src` into Parquet file `out`; returns the rejected rows.
+
+    Streams: worker processes read row groups of `src` and write their kept rows to part files; only dedup
+    keys and MinHash signatures come back to this process, so memory stays bounded by a chunk's rows plus
+    the signatures. When `timings` is a dict it receives the seconds per operator (summed over worker
+    processes for the per-row operators and signatures) and the wall-clock total under 'total'.
+    """
+    validate_rules(rules)
+    src, out = Path(src), Path(out)
+    t0 = time.perf_counter()
+    seconds = dict.fromkeys(OPERATORS, 0.0)
+    with tempfile.TemporaryDirectory(prefix=".clean-parts-", dir=out.parent) as tmp:
+        parts = _run_workers(src, Path(tmp), rules)
+        for part in parts:
+            for name, value in part.seconds.items():
+                seconds[name] += value
+        t = time.perf_counter()
+        keys = pl.concat([p.keys for p in parts]).with_row_index("_i")
+        # Exact duplicates (same normalized conversation) are resolved in SQL on the key columns only: the
+        # first by source order wins.
+        ranked = run_sql("exact_dedup", pairs=keys)
+        dups = ranked.filter(pl.col("dup_rank") > 1).select(
+            "pair_id", "raw_id", "source",
+            pl.lit("exact_duplicate").alias("reason"),
+            pl.format("same normalized text as pair {} ({})", "kept_pair_id", "kept_source").alias("detail"),
+            "kept_pair_id",
+        )
+        firsts = ranked.filter(pl.col("dup_rank") == 1).drop("dup_rank", "kept_pair_id", "kept_source")
+        seconds["exact_dedup"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if rules.near_dup_action == "off":
+            clusters, near = firsts.select("raw_id", cluster_id=pl.col("pair_id")), pl.DataFrame(schema=REJECT_SCHEMA)
+        else:
+            clusters, near = _near_duplicates(firsts, parts, rules)
+            # An exact duplicate points at the pair actually kept, also when its first copy lost to a
+            # near-duplicate.
+            moved = near.select(pl.col("pair_id").alias("kept_pair_id"), pl.col("kept_pair_id").alias("_final"))
+            dups = dups.join(moved, on="kept_pair_id", how="left").with_columns(
+                pl.coalesce("_final", "kept_pair_id").alias("kept_pair_id")).drop("_final")
+        seconds["near_dedup"] += time.perf_counter() - t
+        t = time.perf_counter()
+        writer = None
+        try:
+            for part in parts:
+                kept = pl.read_parquet(part.path).join(clusters, on="raw_id", how="inner", maintain_order="left")
+                table = kept.to_arrow()
+                writer = writer or pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        seconds["write"] = time.perf_counter() - t
+    rejected = pl.concat([*(p.rejected for p in parts), dups.cast(REJECT_SCHEMA), near.cast(REJECT_SCHEMA)])
+    if timings is not None:
+        timings.update(seconds, total=time.perf_counter() - t0)
+    return rejected
 
 
 def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules(),
                 timings: dict[str, float] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(cleaned, rejected). When `timings` is a dict it receives the seconds spent per operator (summed over
-    worker processes for the per-row operators) and the wall-clock total under 'total'."""
-    validate_rules(rules)
-    t0 = time.perf_counter()
-    seconds = dict.fromkeys(OPERATORS, 0.0)
-    normalized, rejected = _per_row_operators(unified, rules, seconds)
-    t = time.perf_counter()
-    # Exact duplicates (same normalized conversation) are resolved in SQL on the key columns only: the first by
-    # source order wins.
-    ranked = run_sql("exact_dedup", pairs=normalized.select("raw_id", "pair_id", "norm_hash", *_SOURCE_ORDER))
-    first = ranked.filter(pl.col("dup_rank") == 1)["raw_id"]
-    cleaned = normalized.filter(pl.col("raw_id").is_in(first.implode()))
-    dups = ranked.filter(pl.col("dup_rank") > 1).select(
-        "pair_id", "raw_id", "source",
-        pl.lit("exact_duplicate").alias("reason"),
-        pl.format("same normalized text as pair {} ({})", "kept_pair_id", "kept_source").alias("detail"),
-        "kept_pair_id",
-    )
-    seconds["exact_dedup"] += time.perf_counter() - t
-    t = time.perf_counter()
-    if rules.near_dup_action == "off":
-        cleaned = cleaned.with_columns(cluster_id=pl.col("pair_id"))
-        near = pl.DataFrame(schema=REJECT_SCHEMA)
-    else:
-        cleaned, near = _near_duplicates(cleaned, rules)
-        # An exact duplicate points at the pair actually kept, also when its first copy lost to a near-duplicate.
-        moved = near.select(pl.col("pair_id").alias("kept_pair_id"), pl.col("kept_pair_id").alias("_final"))
-        dups = dups.join(moved, on="kept_pair_id", how="left").with_columns(
-            pl.coalesce("_final", "kept_pair_id").alias("kept_pair_id")).drop("_final")
-    seconds["near_dedup"] += time.perf_counter() - t
-    cleaned = cleaned.sort(_SOURCE_ORDER, nulls_last=True)
-    rejected_df = pl.concat([rejected, dups.cast(REJECT_SCHEMA), near.cast(REJECT_SCHEMA)])
-    if timings is not None:
-        timings.update(seconds, total=time.perf_counter() - t0)
-    return cleaned, rejected_df
+    """(cleaned, rejected) for a frame in memory; see `clean_parquet`, which this runs through temp files."""
+    with tempfile.TemporaryDirectory(prefix="clean-") as tmp:
+        src, out = Path(tmp) / "unified.parquet", Path(tmp) / "cleaned.parquet"
+        unified.write_parquet(src, row_group_size=rules.chunk_rows)
+        rejected = clean_parquet(src, out, rules, timings)
+        return pl.read_parquet(out), rejected

@@ -55,8 +55,8 @@ def language_window(instruction: str, response: str) -> str:
 def identify(texts: Sequence[str], min_confidence: float = 0.5) -> list[tuple[str, float]]:
     """(language code, confidence) per text: 'zh', 'en', 'fr', … or 'und' for text with no letters.
 
-    Han-script text is 'zh' with the script rule's confidence 1.0. Latin-script text with many English function
-    words is 'en' whatever fastText says about it. Otherwise fastText's label is used when its
+    Han-script text is 'zh', and Latin-script text with many English function words 'en', both with confidence
+    1.0 (a rule decided). Otherwise fastText's label is used when its
     probability reaches `min_confidence`; below that the script guess ('en' for Latin letters) stands, with
     fastText's probability as the confidence, so "2+2=?" or a code snippet is not thrown out as "other".
     """
@@ -67,15 +67,16 @@ def identify(texts: Sequence[str], min_confidence: float = 0.5) -> list[tuple[st
         if script == "zh":
             out.append(("zh", 1.0))
             continue
+        if script == "en" and english_function_share(text) >= _FUNCTION_SHARE:
+            out.append(("en", 1.0))
+            continue
         labels, probs = model.predict(text.replace("\n", " "), k=1)
         if not labels:
             out.append(("und", 0.0))
             continue
         label, prob = labels[0].removeprefix("__label__"), float(probs[0])
         label = "zh" if label in _ZH_LABELS else label
-        if label != "en" and script == "en" and english_function_share(text) >= _FUNCTION_SHARE:
-            out.append(("en", round(prob, 3)))
-        elif prob >= min_confidence:
+        if prob >= min_confidence:
             out.append((label, round(prob, 3)))
         elif script == "en":
             out.append(("en", round(prob, 3)))

@@ -280,40 +280,29 @@ def _chunks(lengths: np.ndarray, is_ascii: np.ndarray) -> list[tuple[np.ndarray,
     return out
 
 
-def _sketch(texts: Sequence[str], rules: NearDupRules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(signatures, band keys (n, bands) uint64, empty mask)."""
+def minhash_signatures(texts: Sequence[str], rules: NearDupRules) -> np.ndarray:
+    """(len(texts), num_perm) uint32 one-permutation MinHash signatures (see the module docstring); the
+    fraction of equal entries of two rows estimates the Jaccard similarity of the two texts. Empty texts get
+    rows of _EMPTY_BIN, which match nothing."""
     validate(rules)
     hashing = _Hashing.of(rules)
     prepared = [(t or "").strip() for t in texts]
     n = len(prepared)
     lengths = np.fromiter(map(len, prepared), dtype=np.intp, count=n)
     is_ascii = np.fromiter(map(str.isascii, prepared), dtype=bool, count=n)
-    bands, rows = hashing.band_weights.shape
     # Every non-empty row is written by its chunk; only the empty ones need filling here.
     sig = np.empty((n, rules.num_perm), dtype=np.uint32)
     sig[lengths == 0] = _EMPTY_BIN
-    keys = np.zeros((n, bands), dtype=np.uint64)
 
-    def work(part: tuple[np.ndarray, bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def work(part: tuple[np.ndarray, bool]) -> tuple[np.ndarray, np.ndarray]:
         idx, flag = part
-        s = _chunk_signatures([prepared[i] for i in idx.tolist()], lengths[idx], flag, hashing)
-        # Each band's rows folded into one 64-bit bucket key (equal rows give equal keys; a collision of
-        # unequal ones is caught by verification).
-        banded = s[:, :bands * rows].reshape(-1, bands, rows).astype(np.uint64)
-        return idx, s, (banded * hashing.band_weights).sum(axis=2)
+        return idx, _chunk_signatures([prepared[i] for i in idx.tolist()], lengths[idx], flag, hashing)
 
     # A second thread runs one chunk's array work while the other holds the GIL (join, encode).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for idx, s, kk in pool.map(work, _chunks(lengths, is_ascii)):
+        for idx, s in pool.map(work, _chunks(lengths, is_ascii)):
             sig[idx] = s
-            keys[idx] = kk
-    return sig, keys, lengths == 0
-
-
-def minhash_signatures(texts: Sequence[str], rules: NearDupRules) -> np.ndarray:
-    """(len(texts), num_perm) uint32 one-permutation MinHash signatures (see the module docstring); the
-    fraction of equal entries of two rows estimates the Jaccard similarity of the two texts."""
-    return _sketch(texts, rules)[0]
+    return sig
 
 
 def _bucket_pairs(band_keys: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -368,19 +357,24 @@ def _join(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return parent
 
 
-def near_duplicate_clusters(texts: Sequence[str], rules: NearDupRules) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster, similarity): cluster[i] = index of the lowest-index member of i's cluster (so the caller orders
-    texts by preference first and the representative is the best one); similarity[i] = estimated Jaccard between
-    i and its representative (1.0 for the representative itself)."""
-    sig, keys, empty = _sketch(texts, rules)
+def clusters_from_signatures(sig: np.ndarray, rules: NearDupRules) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster, similarity) from signatures made by `minhash_signatures` with the same rules; signatures of
+    separate batches may be stacked, since a text's signature does not depend on its batch."""
+    validate(rules)
+    if sig.ndim != 2 or sig.shape[1] != rules.num_perm:
+        raise ValueError(f"near_dup.num_perm: signatures have shape {sig.shape}, rules want {rules.num_perm} columns")
+    weights = _Hashing.of(rules).band_weights
+    rows = weights.shape[1]
+    live = np.flatnonzero((sig != _EMPTY_BIN).any(axis=1))
     n = sig.shape[0]
-    live = np.flatnonzero(~empty)
     need = math.ceil(round(rules.threshold * rules.num_perm, 9))
     cluster = np.arange(n)
     # Band by band, so candidates never pile up: a pair already joined (directly or through others) is not
-    # verified again, which leaves true near-duplicates about one check each.
-    for band in range(keys.shape[1]):
-        a, b = _bucket_pairs(keys[:, band], live)
+    # verified again, which leaves true near-duplicates about one check each. Keys are made per band, which
+    # keeps the extra memory to one band's worth.
+    for band in range(weights.shape[0]):
+        keys = (sig[:, band * rows:(band + 1) * rows].astype(np.uint64) * weights[band]).sum(axis=1)
+        a, b = _bucket_pairs(keys, live)
         unjoined = cluster[a] != cluster[b]
         a, b = a[unjoined], b[unjoined]
         verified = _agreement(sig, a, b) >= need
@@ -389,3 +383,10 @@ def near_duplicate_clusters(texts: Sequence[str], rules: NearDupRules) -> tuple[
     members = np.flatnonzero(cluster != np.arange(n))
     similarity[members] = _agreement(sig, members, cluster[members]) / rules.num_perm
     return cluster, similarity
+
+
+def near_duplicate_clusters(texts: Sequence[str], rules: NearDupRules) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster, similarity): cluster[i] = index of the lowest-index member of i's cluster (so the caller orders
+    texts by preference first and the representative is the best one); similarity[i] = estimated Jaccard between
+    i and its representative (1.0 for the representative itself)."""
+    return clusters_from_signatures(minhash_signatures(texts, rules), rules)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import polars as pl
 
 DEFAULT_BLOCKLIST = Path(__file__).resolve().parents[1] / "data" / "blocklist.txt"
 
@@ -82,13 +83,13 @@ def repetition(text: str, lang: str, rules: QualityRules = DEFAULT_RULES) -> Iss
         units, n = _NON_ALNUM.sub("", text), rules.char_ngram
     else:
         units, n = _WORD.findall(text.lower()), rules.word_ngram
-    # Characters are compared as substrings, words as tuples; both hash fast.
-    grams = Counter(units[i:i + n] for i in range(len(units) - n + 1)) if isinstance(units, str) else \
-        Counter(zip(*(units[i:] for i in range(n))))
-    total = sum(grams.values())
+    total = len(units) - n + 1
     if total < rules.min_ngrams:
         return None
-    ratio = (total - len(grams)) / total
+    # Only the number of distinct n-grams matters; characters are compared as substrings, words as tuples.
+    distinct = len(set(units[i:i + n] for i in range(total)) if isinstance(units, str)
+                   else set(zip(*(units[i:] for i in range(n)))))
+    ratio = (total - distinct) / total
     if ratio > rules.max_repetition:
         return "repetitive", f"{ratio:.0%} of {total} {n}-grams repeat (> {rules.max_repetition:.0%})"
     return None
@@ -216,9 +217,20 @@ def _blocklist_pattern(terms: tuple[str, ...]) -> re.Pattern | None:
     return re.compile("|".join(parts), re.I) if parts else None
 
 
+@lru_cache(maxsize=8)
+def _first_words(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple({t.split()[0] for t in terms if t.split()})
+
+
 def blocklist(text: str, terms: Sequence[str]) -> Issue | None:
-    pattern = _blocklist_pattern(tuple(terms))
-    m = pattern.search(text) if pattern else None
+    terms = tuple(terms)
+    if not terms:
+        return None
+    # Substring tests of each term's first word are far cheaper than the bounded regex, and rule most texts out.
+    folded = text.casefold()
+    if not any(w in folded for w in _first_words(terms)):
+        return None
+    m = _blocklist_pattern(terms).search(text)
     if m:
         # The detail lands in reports; the term itself is not repeated there.
         return "blocklisted", f"blocklisted term {m.group(0)[0]}***"
@@ -226,33 +238,58 @@ def blocklist(text: str, terms: Sequence[str]) -> Issue | None:
 
 
 def quality_issue(instruction: str, input: str, response: str, lang: str,  # noqa: A002 - the pair's field
-                  rules: QualityRules = DEFAULT_RULES, blocklist_terms: Sequence[str] = ()) -> Issue | None:
+                  rules: QualityRules = DEFAULT_RULES, blocklist_terms: Sequence[str] = (),
+                  cannot_fire: Container[str] = ()) -> Issue | None:
     """The first issue of the pair, checking in this order.
 
     length (cheap, and bounds the cost of the rest) -> template_slot (prompt or response) -> blocklisted
     (prompt or response) -> refusal -> echo -> repetitive -> truncated -> special_chars. Repetition comes
     before truncation because degenerate loops usually run into the length limit and end cut off too.
+    Filters named in `cannot_fire` (see `may_fire`) are skipped.
     """
-    prompt_and_response = "\n".join((instruction, input, response))
-    checks = {
-        "length": lambda: length_bounds(response, lang, rules),
-        "template_slot": lambda: template_slots(prompt_and_response),
-        "blocklisted": lambda: blocklist(prompt_and_response, blocklist_terms),
-        "refusal": lambda: refusal(response, rules),
-        "echo": lambda: echoes_instruction(instruction, response, rules),
-        "repetitive": lambda: repetition(response, lang, rules),
-        "truncated": lambda: truncated(response, lang, rules),
-        "special_chars": lambda: special_char_ratio(response, rules),
-    }
-    unknown = set(rules.disabled) - set(checks)
+    unknown = set(rules.disabled) - set(FILTERS)
     if unknown:
         raise ValueError(f"disabled: unknown filters {sorted(unknown)}; known are {FILTERS}")
-    for name, check in checks.items():
-        if name not in rules.disabled:
-            issue = check()
+    prompt_and_response = "\n".join((instruction, input, response))
+    checks = (
+        ("length", length_bounds, (response, lang, rules)),
+        ("template_slot", template_slots, (prompt_and_response,)),
+        ("blocklisted", blocklist, (prompt_and_response, blocklist_terms)),
+        ("refusal", refusal, (response, rules)),
+        ("echo", echoes_instruction, (instruction, response, rules)),
+        ("repetitive", repetition, (response, lang, rules)),
+        ("truncated", truncated, (response, lang, rules)),
+        ("special_chars", special_char_ratio, (response, rules)),
+    )
+    for name, check, args in checks:
+        if name not in rules.disabled and name not in cannot_fire:
+            issue = check(*args)
             if issue:
                 return issue
     return None
+
+
+# Necessary conditions of some filters as patterns for polars' regex engine: a pair that matches none of a
+# filter's pattern cannot trip it, so a whole column is ruled in or out in one vectorized pass.
+_MAY_HAVE_SLOT = r"\{\{|[\[【]"
+_MAY_REFUSE = (r"(?i)as an? |sorry|apologi|cannot|can['’]?t|unable|not able|作为|我只是|我无法|我不能|抱歉|对不起")
+
+
+def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # noqa: A002 - the pair's field
+             rules: QualityRules = DEFAULT_RULES) -> dict[str, pl.Series]:
+    """Per filter with a cheap necessary condition, a mask of the pairs it might flag (False = it cannot)."""
+    def letters(col: str) -> pl.Expr:
+        return pl.col(col).str.replace_all(r"[\W_]+", "").str.len_chars()
+
+    # An echo's letters lie within the instruction's, and are at least echo_min_chars long. The slack covers
+    # the engines' slightly different ideas of a word character.
+    r, i = letters("r"), letters("i")
+    masks = pl.DataFrame({"i": instruction, "x": input, "r": response}).select(
+        template_slot=pl.concat_str(["i", "x", "r"], separator="\n").str.contains(_MAY_HAVE_SLOT),
+        refusal=pl.col("r").str.contains(_MAY_REFUSE),
+        echo=(r >= rules.echo_min_chars // 2) & (r <= i + i // 2 + 10),
+    )
+    return {name: masks[name] for name in masks.columns}
 
 
 FILTERS = ("length", "template_slot", "blocklisted", "refusal", "echo", "repetitive", "truncated", "special_chars")

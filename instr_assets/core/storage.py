@@ -121,13 +121,21 @@ class DataStore:
     def table_path(self, table: str) -> Path:
         return self.parquet_dir / f"{table}.parquet"
 
-    def write_table(self, table: str, df: pl.DataFrame) -> Path:
+    @contextmanager
+    def writing_table(self, table: str):
+        """Yield a temp path to write a table's Parquet file to; once the block succeeds the file replaces the
+        table's and its view is registered. For writers that stream their rows out instead of holding a frame."""
         self.parquet_dir.mkdir(parents=True, exist_ok=True)
         final = self.table_path(table)
         with new_file(final) as tmp:
-            df.write_parquet(tmp)
+            yield tmp
         self.register_view(table, f"SELECT * FROM read_parquet('{_sql_str(final)}')")
-        return final
+
+    def write_table(self, table: str, df: pl.DataFrame) -> Path:
+        with self.writing_table(table) as tmp:
+            # Row groups of modest size let a reader (cleaning's workers) take the file a slice at a time.
+            df.write_parquet(tmp, row_group_size=20_000)
+        return self.table_path(table)
 
     def write_glob_view(self, table: str, pattern: Path) -> None:
         self.register_view(table, f"SELECT * FROM read_parquet('{_sql_str(pattern)}', union_by_name=true)")

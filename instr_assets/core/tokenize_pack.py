@@ -2,6 +2,7 @@
 sequences whose samples cannot attend to each other."""
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import polars as pl
@@ -74,6 +75,73 @@ def pack_best_fit(lengths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
+def _fullest_subset(candidates, lengths: list[int], room: int) -> list[int]:
+    """The subset of `candidates` (an iterable, longest first) with the largest total <= room, by exact subset sum.
+
+    Bit s of reach[k] says some subset of the first k candidates sums to s. Among subsets of equal total the
+    longer samples are taken, which leaves the short, easy-to-place ones for later bins.
+    """
+    mask = (1 << (room + 1)) - 1
+    seen, reach = [], [1]
+    for i in candidates:
+        seen.append(i)
+        reach.append((reach[-1] | (reach[-1] << lengths[i])) & mask)
+        if reach[-1] >> room:  # a perfect fill: no later candidate can beat it
+            break
+    target = reach[-1].bit_length() - 1
+    chosen = []
+    for k in range(len(seen), 0, -1):
+        if not (reach[k - 1] >> target) & 1:
+            chosen.append(seen[k - 1])
+            target -= lengths[seen[k - 1]]
+    return chosen[::-1]
+
+
+def pack_min_slack(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Minimum bin slack: bin by bin, the longest sample left plus the subset of the rest that fills the bin best.
+
+    Starting each bin with the longest sample keeps long samples from being stranded in the last bins.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    placed = [False] * len(lengths)
+    bins: list[list[int]] = []
+    head = n_placed = 0  # order[:head] is all placed; n_placed samples of `order` are placed
+    while head < len(order):
+        first = order[head]
+        room = capacity - lengths[first]
+        start = bisect.bisect_left(order, -room, lo=head + 1, key=lambda i: -lengths[i])
+        fits = (order[k] for k in range(start, len(order)) if not placed[order[k]])
+        members = [first] + _fullest_subset(fits, lengths, room)
+        for i in members:
+            placed[i] = True
+        bins.append(members)
+        n_placed += len(members)
+        if 2 * n_placed >= len(order):  # drop placed samples so skipping them stays cheap
+            order = [i for i in order if not placed[i]]
+            head = n_placed = 0
+        while head < len(order) and placed[order[head]]:
+            head += 1
+    return bins
+
+
+def min_bins(lengths: list[int], capacity: int) -> int:
+    """The lower bound on the number of bins: ceil(total / capacity)."""
+    return -(-sum(lengths) // capacity)
+
+
+def pack(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Bins of sample indices, none over capacity and no sample split: best-fit decreasing, replaced by minimum bin
+    slack when that uses fewer bins. The second pass runs only while BFD is above min_bins. Deterministic."""
+    if any(n > capacity for n in lengths):
+        raise ValueError(f"a sample is longer than the capacity {capacity}")
+    bins = pack_best_fit(lengths, capacity)
+    if len(bins) > min_bins(lengths, capacity):
+        tighter = pack_min_slack(lengths, capacity)
+        if len(tighter) < len(bins):
+            bins = tighter
+    return bins
+
+
 def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRules) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(packed sequences, per-sample accounting) for one split."""
     if rules.overflow not in ("drop", "truncate_response"):
@@ -95,7 +163,7 @@ def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRul
                            "status": status, "detail": detail, "seq_index": None})
         if status in ("packed", "truncated"):
             samples.append((row["pair_id"], ids, labels, len(accounting) - 1))
-    bins = pack_best_fit([len(s[1]) for s in samples], rules.seq_len)
+    bins = pack([len(s[1]) for s in samples], rules.seq_len)
     sequences = []
     for seq_index, members in enumerate(bins):
         ids, labels, pos, lens, pids = [], [], [], [], []

@@ -206,10 +206,13 @@ class CleanConfig(dg.Config):
 )
 def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
     store = data_store.store()
-    unified = store.read_table("unified_pairs")
+    # Only the columns the checks need: the cleaning itself streams the file.
+    unified = pl.read_parquet(store.table_path("unified_pairs"), columns=["raw_id", "source", "lang"])
     timings: dict[str, float] = {}
-    cleaned, rejected = clean.clean_pairs(unified, config.rules(), timings)
-    path = store.write_table("cleaned_pairs", cleaned)
+    with store.writing_table("cleaned_pairs") as tmp:
+        rejected = clean.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(), timings)
+    path = store.table_path("cleaned_pairs")
+    cleaned = pl.read_parquet(path)
     store.write_table("cleaned_pairs_rejected", rejected)
     # Length in the units the filter uses: non-space characters for Chinese, words otherwise.
     is_zh = pl.col("lang") == "zh"
