@@ -637,7 +637,7 @@ def markdown(result: dict) -> str:
          f"({meta['rates']['pii']:.0%}), PII decoys ({meta['rates']['pii_decoy']:.0%}) and junk rows "
          f"({meta['rates']['junk']:.0%}); see bench/clean_data.py. Each stage ran in a fresh subprocess; "
          "sizes may come from separate invocations (`ran_at` in the JSON).", "",
-         "## clean_pairs", "",
+         "## The cleaned_pairs stage (clean.clean_parquet)", "",
          "| N | seconds | pairs/s | CPU s | peak RSS MB | near-dup P / R / F1 | hard negatives flagged | "
          "exact-dup P / R | PII P / R | PII decoys flagged | junk rejected | other rejects |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
