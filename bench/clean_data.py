@@ -185,15 +185,6 @@ def jaccard(a: str, b: str, n: int = NGRAM) -> float:
     return jaccard_keys(gram_keys(a, n), gram_keys(b, n))
 
 
-def render_plain(instruction: str, input_text: str, response: str) -> str:
-    # Same rendering as instr_assets.core.text.render_plain (kept in step by the consistency check in build).
-    parts = [f"Instruction: {instruction}"]
-    if input_text:
-        parts.append(f"Input: {input_text}")
-    parts.append(f"Response: {response}")
-    return "\n".join(parts)
-
-
 # --------------------------------------------------------------------------------------------- base pairs
 def _base_frame(pools, n: int, rng: np.random.Generator, chunk: int = 100_000) -> pl.DataFrame:
     frames = []
@@ -640,15 +631,10 @@ def _to_unified(df: pl.DataFrame, template: pl.DataFrame) -> pl.DataFrame:
 def build_dataset(n: int, seed: int = 0, shared: Path = SHARED_DATA,
                   verbose: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(unified, truth, info): the whole build, from the real files to the planted frame."""
-    from instr_assets.core.text import render_plain as project_render
-
     require_shared(shared)
     real = load_real_unified(shared)
     pools = build_pools(real)
     unified, truth = build(n, pools, real.head(0), seed, verbose)
-    sample = unified.row(0, named=True)
-    assert project_render(sample["instruction"], sample["input"], sample["response"]) == sample["text"], \
-        "bench render_plain drifted from instr_assets.core.text.render_plain"
     info = {"real_pairs": real.height,
             "pools": {lang: {k: len(v) for k, v in p.items()} for lang, p in pools.items()},
             "planted": truth.group_by("role").len().sort("role").to_dicts()}

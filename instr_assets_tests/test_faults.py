@@ -46,22 +46,20 @@ KILLED_RUN = textwrap.dedent('''
         time.sleep(600)
 
     if point == "parquet":
-        # Half of the real Parquet bytes reach the temp file, flushed to disk, then the process stalls.
-        import polars as pl
-        real_write = pl.DataFrame.write_parquet
+        # cleaned_pairs streams its rows into the file a part at a time: after the first part's row group reaches
+        # the temp file, flushed to disk, the process stalls, so the file has data but no footer.
+        import pyarrow.parquet as pq
+        real_write = pq.ParquetWriter.write_table
 
-        def half_write(self, file, *args, **kwargs):
-            if os.path.basename(str(file)).startswith(".cleaned_pairs.parquet."):
-                buf = io.BytesIO()
-                real_write(self, buf, *args, **kwargs)
-                with open(file, "wb") as fh:
-                    fh.write(buf.getvalue()[: len(buf.getvalue()) // 2])
-                    fh.flush()
+        def first_part_then_stall(self, table, *args, **kwargs):
+            real_write(self, table, *args, **kwargs)
+            if os.path.basename(str(self.where)).startswith(".cleaned_pairs.parquet."):
+                self.file_handle.flush()
+                with open(self.where, "rb") as fh:
                     os.fsync(fh.fileno())
-                stall(str(file))
-            return real_write(self, file, *args, **kwargs)
+                stall(str(self.where))
 
-        pl.DataFrame.write_parquet = half_write
+        pq.ParquetWriter.write_table = first_part_then_stall
     elif point == "catalog":
         # The view is replaced inside an open DuckDB connection that holds the catalog lock; the process stalls
         # before closing it, so the change sits in the WAL, not yet checkpointed.
@@ -217,12 +215,13 @@ def test_sigkill_mid_write_keeps_the_previous_version(tmp_path, point):
     where = _run_until_marker(KILLED_RUN, [str(root), point], tmp_path / "marker", tmp_path)
     leftovers = sorted(p.name for p in (root / "parquet").iterdir() if p.name.startswith("."))
     if point == "parquet":
-        # Killed with half the new cleaned_pairs in its temp file: the previous version is untouched.
+        # Killed with part of the new cleaned_pairs in its temp file: the previous version is untouched.
         tmp = Path(where)
         assert tmp.exists() and tmp.name.startswith(".cleaned_pairs.parquet.") and tmp.name.endswith(".tmp")
         with pytest.raises(Exception):
-            pl.read_parquet(tmp)  # half a Parquet file really was on disk...
-        assert leftovers == [tmp.name]
+            pl.read_parquet(tmp)  # a Parquet file without its footer really was on disk...
+        # ...beside the cleaning's working folder of part files, named after it for the sweep.
+        assert leftovers == [tmp.name, tmp.name + ".parts"]
         assert _snapshot(root) == before  # ...and neither the final files nor the views show it
     else:
         # Killed holding the catalog lock with the view change only in DuckDB's WAL. The new cleaned_pairs file

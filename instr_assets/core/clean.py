@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -325,8 +326,13 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
     src, out = Path(src), Path(out)
     t0 = time.perf_counter()
     seconds = dict.fromkeys(OPERATORS, 0.0)
-    with tempfile.TemporaryDirectory(prefix=".clean-parts-", dir=out.parent) as tmp:
-        parts = _run_workers(src, Path(tmp), rules)
+    # The part files sit beside the output, named after it: a writer killed mid-way leaves them where the
+    # store's sweep of dead writers' temp files finds them.
+    parts_dir = out.with_name(out.name + ".parts")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    try:
+        parts = _run_workers(src, parts_dir, rules)
         for part in parts:
             for name, value in part.seconds.items():
                 seconds[name] += value
@@ -366,6 +372,8 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
             if writer is not None:
                 writer.close()
         seconds["write"] = time.perf_counter() - t
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
     rejected = pl.concat([*(p.rejected for p in parts), dups.cast(REJECT_SCHEMA), near.cast(REJECT_SCHEMA)])
     if timings is not None:
         timings.update(seconds, total=time.perf_counter() - t0)

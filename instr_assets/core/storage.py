@@ -49,12 +49,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_stale_temps(final: Path) -> list[Path]:
-    """Remove the temp files and folders a killed writer left beside `final` (".<name>.<pid>.tmp|old" of a
-    process that no longer exists); a live writer's temps are left alone. Returns what was removed."""
+    """Remove the temp files and folders a killed writer left beside `final` (".<name>.<pid>.tmp|old", and
+    ".<name>.<pid>.tmp.<what>" working folders named after a temp file, of a process that no longer exists);
+    a live writer's temps are left alone. Returns what was removed."""
     removed = []
     for p in final.parent.glob(f".{final.name}.*"):
         pid, _, kind = p.name[len(final.name) + 2:].partition(".")
-        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+        if kind.split(".")[0] in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
             removed.append(p)
     return removed

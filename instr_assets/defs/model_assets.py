@@ -83,7 +83,8 @@ def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConf
 @dg.asset(
     deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
     code_version=stage_code_version("tokenized_shards"),
-    description="Chat-template tokenization (prompt tokens labelled -100), best-fit-decreasing packing into "
+    description="Chat-template tokenization (prompt tokens labelled -100), packing (best-fit decreasing, then a "
+                "subset-sum pass when that misses the lower bound) into "
                 "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
                 "tokenizer, chat template and seq_len.",
     check_specs=[
