@@ -3,9 +3,9 @@
     .venv/bin/python bench/rebuild_bench.py [--no-tokenize] [--repeats 3]
 
 On a temporary copy of the bundled sources (instr_assets/data/sources.yaml and its example files) and a
-temporary output folder, one process materializes the data stages (raw_sources .. stratified_splits, plus
-tokenized_shards unless --no-tokenize; the tokenizer is the SmolLM2 one that instruction_pipeline_tiny uses
-as well) with dg.materialize. A first, untimed build into another folder warms the process up (imports,
+temporary output folder, one process materializes the whole graph with dg.materialize, training and evaluating
+the tiny model (--no-model stops at tokenized_shards, --no-tokenize at stratified_splits; the tokenizer is the
+SmolLM2 one that instruction_pipeline_tiny uses as well). A first, untimed build into another folder warms the process up (imports,
 tokenizer, Great Expectations), so that `full` is not charged for them. Then each round (--repeats, 3 by
 default; every figure is the minimum over the rounds, as other processes share the CPUs) runs three builds:
 
@@ -14,10 +14,11 @@ default; every figure is the minimum over the rounds, as other processes share t
   add_source - one small alpaca source (5 pairs) added to the YAML: only it is read and converted
 
 The cleaning, augmenting, splitting and tokenizing stages always run in full (they need the whole set), so the
-per-source cache saves the source stages' time; the figures show both the whole rebuild and those two stages.
-Each scenario records wall seconds, per-step seconds (Dagster's step durations), the seconds the two source
-stages spent on sources (`ingest_seconds`, cache loads included), the ratio to `full`, the sources read again,
-and which assets got a new data version.
+per-source cache saves the source stages' time; training and evaluation reuse their saved output when their
+inputs, config and code are unchanged, which is where a rebuild with nothing new saves most. Each scenario
+records wall seconds, per-step seconds (Dagster's step durations), the seconds the two source stages spent on
+sources (`ingest_seconds`, cache loads included), the ratio to `full`, the sources read again, which assets got
+a new data version and which reused their saved output.
 
 The bundled sources are small (about 0.3 s to read and convert), so a second part, `core_only`, times the
 cache itself without Dagster on a larger set: the bundled sources plus ten public datasets from
@@ -76,9 +77,19 @@ def materialize(assets, yaml_path: Path, out: Path, instance) -> dict:
     from instr_assets.defs.assets import RawSourcesConfig
     from instr_assets.defs.resources import DataStoreResource
 
+    ops = {"raw_sources": RawSourcesConfig(sources_file=str(yaml_path))}
+    names = {a.key.to_user_string() for a in assets}
+    if "finetuned_checkpoint" in names:
+        from instr_assets.defs.model_assets import EvalConfig, TrainConfig
+
+        # The tiny model with the settings of the test suite's graph run: minutes of SmolLM2 per round would
+        # drown the data stages, and the question here is what a rebuild skips, not how fast training is.
+        ops["finetuned_checkpoint"] = TrainConfig(base_model="tiny", max_steps=8, eval_every=4, lr=2e-3)
+        ops["eval_report"] = EvalConfig(max_exact_match_items=4, max_chrf_items=6, chrf_max_new_tokens=8,
+                                        sample_generations=2, sample_max_new_tokens=8)
     t0 = time.perf_counter()
     result = dg.materialize(assets, instance=instance, resources={"data_store": DataStoreResource(root=str(out))},
-                            run_config=dg.RunConfig(ops={"raw_sources": RawSourcesConfig(sources_file=str(yaml_path))}))
+                            run_config=dg.RunConfig(ops=ops))
     wall = time.perf_counter() - t0
     if not result.success:
         raise SystemExit("materialization failed")
@@ -96,6 +107,8 @@ def materialize(assets, yaml_path: Path, out: Path, instance) -> dict:
         "sources_reconverted": uni_md["sources_reconverted"].value,
         "raw_records": raw_md["dagster/row_count"].value,
         "data_versions": {k: m.tags["dagster/data_version"] for k, m in mats.items()},
+        "reused": sorted(k for k, m in mats.items() if "reused_unchanged" in m.metadata
+                         and m.metadata["reused_unchanged"].value),
     }
 
 
@@ -153,6 +166,7 @@ def core_only(tmp: Path, repeats: int) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--no-tokenize", action="store_true", help="stop at stratified_splits")
+    ap.add_argument("--no-model", action="store_true", help="stop at tokenized_shards (no training, no evaluation)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of full/no_change/add_source; the minimum is reported")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "rebuild_bench.json"))
     args = ap.parse_args()
@@ -163,9 +177,11 @@ def main() -> None:
 
     assets = [raw_sources, unified_pairs, cleaned_pairs, augmented_pairs, stratified_splits]
     if not args.no_tokenize:
-        from instr_assets.defs.model_assets import tokenized_shards
+        from instr_assets.defs.model_assets import eval_report, finetuned_checkpoint, tokenized_shards
 
         assets.append(tokenized_shards)
+        if not args.no_model:
+            assets += [finetuned_checkpoint, eval_report]
 
     scenarios = ("full", "no_change", "add_source")
     runs: dict[str, list[dict]] = {name: [] for name in scenarios}
@@ -192,7 +208,8 @@ def main() -> None:
         steps = {s: min(r["step_seconds"][s] for r in rs) for s in rs[0]["step_seconds"]}
         results[name] = {**best, "step_seconds": steps,
                          "samples": {k: [r[k] for r in rs] for k in ("wall_seconds", "source_stage_seconds", "ingest_seconds")},
-                         **{k: rs[-1][k] for k in ("sources_reread", "sources_reconverted", "raw_records", "data_versions")}}
+                         **{k: rs[-1][k] for k in ("sources_reread", "sources_reconverted", "raw_records", "data_versions",
+                                                   "reused")}}
     full = results["full"]
     for r in results.values():
         r["ratio_to_full"] = round(r["wall_seconds"] / full["wall_seconds"], 3)
@@ -212,18 +229,21 @@ def main() -> None:
                  "processes. wall_seconds is the whole dg.materialize call (in-process executor, Great Expectations "
                  "checks included); step_seconds are Dagster's step durations; source_stage_seconds = raw_sources + "
                  "unified_pairs steps; ingest_seconds = the time those two steps spent reading/converting sources "
-                 "or loading them from the per-source cache. Later stages always rebuild in full.",
+                 "or loading them from the per-source cache. The data stages after the source stages always "
+                 "rebuild in full; finetuned_checkpoint and eval_report reuse their saved output when their inputs, "
+                 "config and code are unchanged (reused lists them).",
         "scenarios": results,
         "core_only": core_only_results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print("\n| scenario | wall s | ratio | source stages s | ratio | ingest s | ratio | re-read | new data version |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print("\n| scenario | wall s | ratio | source stages s | ratio | ingest s | ratio | re-read | new data version | reused |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['wall_seconds']} | {r['ratio_to_full']} | {r['source_stage_seconds']} | "
               f"{r['source_stage_ratio_to_full']} | {r['ingest_seconds']} | {r['ingest_ratio_to_full']} | "
-              f"{', '.join(r['sources_reread']) or '-'} | {', '.join(r['new_data_version']) or '-'} |")
+              f"{', '.join(r['sources_reread']) or '-'} | {', '.join(r['new_data_version']) or '-'} | "
+              f"{', '.join(r['reused']) or '-'} |")
     if core_only_results:
         print("\ncore only (raw + unify, bundled + shared sources):")
         for name, r in core_only_results.items():

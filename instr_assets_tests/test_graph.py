@@ -76,6 +76,48 @@ def test_checkpoint_and_report_on_disk(tiny_graph_run):
     assert "# Evaluation report" in report and "Exact match" in report and "Loss per domain" in report
 
 
+def _model_run(root, train: TrainConfig):
+    from instr_assets.defs.model_assets import EvalConfig
+
+    result = dg.materialize(
+        ALL_ASSETS, selection=["tokenized_shards", "finetuned_checkpoint", "eval_report"],
+        resources={"data_store": DataStoreResource(root=str(root))},
+        run_config=dg.RunConfig(ops={
+            "finetuned_checkpoint": train,
+            "eval_report": EvalConfig(max_exact_match_items=4, max_chrf_items=6, chrf_max_new_tokens=8,
+                                      sample_generations=2, sample_max_new_tokens=8),
+        }))
+    assert result.success
+    out = {}
+    for name in ("tokenized_shards", "finetuned_checkpoint", "eval_report"):
+        m = result.asset_materializations_for_node(name)[0]
+        out[name] = (m.tags["dagster/data_version"], m.metadata.get("reused_unchanged"))
+    return out
+
+
+def test_model_stages_reuse_unchanged_work_and_redo_changed(tiny_graph_run, tmp_path):
+    # A nightly rebuild with nothing new must not retrain for minutes; a changed input or config must.
+    import shutil
+
+    first, root = tiny_graph_run
+    copy = tmp_path / "out"
+    shutil.copytree(root, copy)
+    before = {name: first.asset_materializations_for_node(name)[0].tags["dagster/data_version"]
+              for name in ("tokenized_shards", "finetuned_checkpoint", "eval_report")}
+    train = dict(base_model="tiny", max_steps=8, eval_every=4, lr=2e-3)
+    same = _model_run(copy, TrainConfig(**train))
+    assert {k: v[0] for k, v in same.items()} == before
+    assert same["finetuned_checkpoint"][1].value is True and same["eval_report"][1].value is True
+    forced = _model_run(copy, TrainConfig(**train, force=True))
+    assert forced["finetuned_checkpoint"][1].value is False
+    # Seeded training on the same shards gives the same weights, so the report is still current.
+    assert forced["finetuned_checkpoint"][0] == before["finetuned_checkpoint"]
+    assert forced["eval_report"][1].value is True
+    longer = _model_run(copy, TrainConfig(**{**train, "max_steps": 9}))
+    assert longer["finetuned_checkpoint"][1].value is False and longer["eval_report"][1].value is False
+    assert longer["finetuned_checkpoint"][0] != before["finetuned_checkpoint"]
+
+
 def test_failing_blocking_check_stops_downstream(tmp_path):
     # Three pairs cannot fill train, validation and test: splits_non_empty fails and blocks tokenization.
     csv = tmp_path / "three.csv"

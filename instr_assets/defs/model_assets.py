@@ -106,10 +106,11 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     folder = store.root / "tokenized" / version
     with new_folder(folder) as tmp:
         manifest_splits, all_seqs, all_samples = _write_shards(tok, splits, tmp, config)
-        manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time()}
+        seqs = pl.concat(all_seqs)
+        manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time(),
+                    "data_version": frame_version(seqs)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     store.write_json("tokenized/current.json", {"version": version})
-    seqs = pl.concat(all_seqs)
     samples = pl.concat(all_samples)
     store.write_glob_view("tokenized_shards", folder / "*.parquet")
     store.write_table("tokenized_samples", samples)
@@ -134,9 +135,19 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
             "packing_efficiency_train": manifest_splits["train"]["packing_efficiency"],
         },
         # From the packed sequences, not the identity: a code change that packs the same way keeps training fresh.
-        data_version=dg.DataVersion(frame_version(seqs)),
+        data_version=dg.DataVersion(manifest["data_version"]),
         check_results=checks,
     )
+
+
+def _request_id(**inputs) -> str:
+    """What a model stage's output depends on, hashed: when it equals the id saved with the last output, that
+    output is still current and the (minutes-long) work is skipped, e.g. by a nightly rebuild with nothing new."""
+    return sha(json.dumps(inputs, sort_keys=True, default=str), 32)
+
+
+def _saved_request_id(path: Path) -> str | None:
+    return json.loads(path.read_text()).get("request_id") if path.exists() else None
 
 
 # ------------------------------------------------------------------------------------ finetuned_checkpoint
@@ -158,6 +169,8 @@ class TrainConfig(dg.Config):
     nproc_per_node: int = Field(default=1, ge=1, description="processes for DDP via torchrun (gloo on CPU, NCCL on GPU)")
     lora_r: int = Field(default=0, ge=0, description="LoRA rank (peft); 0 = full fine-tuning")
     lora_alpha: int = Field(default=16, ge=1)
+    force: bool = Field(default=False, description="train even when the shards, this config and the training code "
+                                                   "are those of the saved checkpoint")
 
 
 def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", settings) -> None:
@@ -192,27 +205,40 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k in fields}, seq_len=manifest["identity"]["seq_len"])
     # A killed run leaves its work folder; materializing again resumes from its last checkpoint.
     work = store.root / "checkpoints" / "finetuned.work"
-    if config.nproc_per_node > 1:
-        _torchrun(context, shards_dir, work, config, settings)
-        result = json.loads((work / "training_result.json").read_text())
-    else:
-        result = run_finetune(shards_dir, work, config.base_model, settings, config.seed, config.lora_r,
-                              config.lora_alpha, log=context.log.info)
-    best = work / "best"
-    lineage = {
-        "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
-        "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
-        "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"]},
-    }
-    (best / "training_config.json").write_text(json.dumps({**config.model_dump(), "seq_len": settings.seq_len}, indent=2))
-    (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
-    (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
     final = store.root / "checkpoints" / "finetuned"
-    replace_folder(best, final)
-    shutil.rmtree(work)
-    history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64, "val_loss": pl.Float64,
-                                                      "lr": pl.Float64, "tokens_per_s": pl.Float64})
-    store.write_table("finetuned_checkpoint", history)
+    request_id = _request_id(shards=manifest.get("data_version"), config=config.model_dump(exclude={"force"}),
+                             code=stage_code_version("finetuned_checkpoint"))
+    reused = (not config.force and not work.exists() and store.table_path("finetuned_checkpoint").exists()
+              and _saved_request_id(final / "lineage.json") == request_id)
+    if reused:
+        context.log.info(f"shards, config and training code unchanged since the checkpoint in {final}: reusing it "
+                         "(config force=true retrains)")
+        result = json.loads((final / "training_result.json").read_text())
+        history = store.read_table("finetuned_checkpoint")
+    else:
+        if config.nproc_per_node > 1:
+            _torchrun(context, shards_dir, work, config, settings)
+            result = json.loads((work / "training_result.json").read_text())
+        else:
+            result = run_finetune(shards_dir, work, config.base_model, settings, config.seed, config.lora_r,
+                                  config.lora_alpha, log=context.log.info)
+        best = work / "best"
+        lineage = {
+            "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
+            "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
+            "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"],
+                                       "tokenized_shards": manifest.get("data_version")},
+            "request_id": request_id,
+        }
+        (best / "training_config.json").write_text(json.dumps({**config.model_dump(), "seq_len": settings.seq_len}, indent=2))
+        (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
+        (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
+        replace_folder(best, final)
+        shutil.rmtree(work)
+        history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64,
+                                                          "val_loss": pl.Float64, "lr": pl.Float64,
+                                                          "tokens_per_s": pl.Float64})
+        store.write_table("finetuned_checkpoint", history)
     losses = pl.concat([history["train_loss"].drop_nulls(), history["val_loss"].drop_nulls()]).to_frame("loss")
     checks = [check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
         Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4})])]
@@ -233,6 +259,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "device": result["device"], "world_size": result["world_size"], "lora": dg.MetadataValue.json(result["lora"] or {}),
             "resumed_from_step": result["resumed_from_step"] if result["resumed_from_step"] is not None else -1,
             "stopped_early": result["stopped_early"], "shards_version": manifest["version"],
+            "reused_unchanged": reused,
             "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
             "loss_curve_plot": image(store.path("reports", "loss_curve.png").read_bytes(), "training and validation loss per step"),
             **table_metadata(history, None, n=0),
@@ -253,28 +280,15 @@ class EvalConfig(dg.Config):
     batch_size: int = Field(default=2, ge=1, description="packed sequences per forward pass when scoring losses (logits are B x seq_len x 49k floats)")
     generation_batch_size: int = Field(default=24, ge=1, description="prompts per generate call; on a CPU, decoding "
                                                                       "costs about as much per step for 24 prompts as for 8")
+    force: bool = Field(default=False, description="evaluate even when the checkpoint, data, this config and the "
+                                                   "evaluation code are those of the saved report")
 
 
-@dg.asset(
-    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"}, pool=POOL,
-    code_version=stage_code_version("eval_report"),
-    description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
-                "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
-                "Markdown and HTML report.",
-    check_specs=[
-        _spec("eval_report", "metrics_finite", "every reported loss and perplexity is finite"),
-        _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
-    ],
-)
-def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
+def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Path, lineage: dict, training: dict) -> bool:
+    """Score base and fine-tuned models, write the tables and the report files; True when exact-match items exist."""
     from instr_assets.core import evaluate, modeling
     from instr_assets.core.train import pick_device
 
-    store = data_store.store()
-    manifest = _current_manifest(store)
-    ckpt = store.root / "checkpoints" / "finetuned"
-    lineage = json.loads((ckpt / "lineage.json").read_text())
-    training = json.loads((ckpt / "training_result.json").read_text()) | json.loads((ckpt / "training_config.json").read_text())
     seq_len = manifest["identity"]["seq_len"]
     splits = store.read_table("stratified_splits")
     labels = splits.select("pair_id", "domain", "task_type", "difficulty")
@@ -301,16 +315,59 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     chrf_scores = evaluate.chrf_table(open_generations)
 
     curve_path = evaluate.plot_loss_curve(store.read_table("finetuned_checkpoint"), store.path("reports", "loss_curve.png"))
-    images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
     report = evaluate.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
-    report_path = store.path("reports", "eval_report.md")
-    report_path.write_text(report, encoding="utf-8")
-    html_path = store.path("reports", "eval_report.html")
-    html_path.write_text(evaluate.render_html(report, f"Evaluation report: {lineage['base_model']}", images), encoding="utf-8")
-    path = store.write_table("eval_report", metrics)
+    store.path("reports", "eval_report.md").write_text(report, encoding="utf-8")
+    store.path("reports", "eval_report.html").write_text(
+        evaluate.render_html(report, f"Evaluation report: {lineage['base_model']}", {curve_path.name: str(curve_path)}),
+        encoding="utf-8")
+    store.write_table("eval_report", metrics)
     if not exact.is_empty():
         store.write_table("eval_exact_match", exact)
     store.write_table("eval_open_ended", open_generations)
+    return not exact.is_empty()
+
+
+@dg.asset(
+    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"}, pool=POOL,
+    code_version=stage_code_version("eval_report"),
+    description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
+                "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
+                "Markdown and HTML report.",
+    check_specs=[
+        _spec("eval_report", "metrics_finite", "every reported loss and perplexity is finite"),
+        _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
+    ],
+)
+def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
+    from instr_assets.core import evaluate
+
+    store = data_store.store()
+    manifest = _current_manifest(store)
+    ckpt = store.root / "checkpoints" / "finetuned"
+    lineage = json.loads((ckpt / "lineage.json").read_text())
+    training = json.loads((ckpt / "training_result.json").read_text()) | json.loads((ckpt / "training_config.json").read_text())
+    request_id = _request_id(weights=files_version(list(ckpt.glob("*.safetensors"))), shards=manifest.get("data_version"),
+                             splits=manifest["identity"]["data_version"], base=[lineage["base_model"], lineage["base_seed"]],
+                             config=config.model_dump(exclude={"force"}), code=stage_code_version("eval_report"))
+    marker = store.path("reports", "eval_report.request.json")
+    report_path, html_path = store.path("reports", "eval_report.md"), store.path("reports", "eval_report.html")
+    outputs = [store.table_path("eval_report"), store.table_path("eval_open_ended"), report_path, html_path]
+    reused = not config.force and _saved_request_id(marker) == request_id and all(p.exists() for p in outputs)
+    if reused:
+        context.log.info("checkpoint, data, config and evaluation code unchanged since the saved report: reusing it "
+                         "(config force=true evaluates again)")
+        has_exact = json.loads(marker.read_text())["has_exact"]
+    else:
+        has_exact = _run_evaluation(context, config, store, manifest, ckpt, lineage, training)
+        store.write_json("reports/eval_report.request.json", {"request_id": request_id, "has_exact": has_exact})
+    metrics = store.read_table("eval_report")
+    path = store.table_path("eval_report")
+    exact = store.read_table("eval_exact_match") if has_exact else pl.DataFrame()
+    open_generations = store.read_table("eval_open_ended")
+    chrf_scores = evaluate.chrf_table(open_generations)
+    curve_path = store.path("reports", "loss_curve.png")
+    images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
+    report = report_path.read_text(encoding="utf-8")
     head = evaluate.headline(metrics)
     em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()} if not exact.is_empty() else {}
     chrf_md = {f"chrf_{r['model']}": round(r["chrf"], 2) for r in chrf_scores.filter(pl.col("split") == "all").iter_rows(named=True)}
@@ -329,6 +386,7 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
                   "report_html_path": dg.MetadataValue.path(str(html_path)),
                   "loss_curve_path": dg.MetadataValue.path(str(curve_path)),
                   "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
+                  "reused_unchanged": reused,
                   **{k: round(v, 4) for k, v in head.items()}, **em, **chrf_md, "chrf_items": open_generations["pair_id"].n_unique(),
                   **table_metadata(metrics, path, n=8)},
         check_results=checks,
