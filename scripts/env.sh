@@ -6,5 +6,8 @@ export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export GX_ANALYTICS_ENABLED=false
 export DAGSTER_DISABLE_TELEMETRY=1
+# tqdm reads this when it is first imported, which in a Dagster step is before our modules run: set it here so
+# transformers' GGUF conversion bars stay out of the run log.
+export TQDM_DISABLE="${TQDM_DISABLE:-1}"
 export INSTR_ASSETS_OUTPUT="${INSTR_ASSETS_OUTPUT:-$ROOT/output}"
 mkdir -p "$ROOT/.dagster"
