@@ -262,8 +262,9 @@ def test_eval_report_page_shows_the_report(chromium, server, pipeline_run):
 # --- last: the server stops cleanly --------------------------------------------------------------------------
 
 def test_server_stops_cleanly(server):
-    server.stop(timeout=60)
-    assert not server.needed_sigkill, f"dagster dev ignored SIGTERM:\n{server.log_tail()}"
+    server.stop()
+    assert not server.needed_sigkill, (f"dagster dev did not stop on Ctrl-C; still running:\n{server.left_running}\n"
+                                       f"{server.log_tail()}")
     assert not server.group_alive()
     assert not port_is_listening(server.port)
     print(f"dagster dev stopped in {server.stop_seconds:.1f}s")

@@ -63,6 +63,7 @@ class DagsterDevServer:
         self.proc: subprocess.Popen | None = None
         self.stop_seconds: float | None = None
         self.needed_sigkill = False
+        self.left_running = ""
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -146,14 +147,15 @@ class DagsterDevServer:
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM the whole process group (dagster dev, webserver, daemon, code servers), wait, then SIGKILL."""
+    def stop(self, timeout: float = 90.0) -> None:
+        """Ctrl-C, as in a terminal: SIGINT to the whole process group (dagster dev, webserver, daemon, code
+        servers), so that dagster dev runs its own orderly shutdown; wait, then SIGKILL what is left."""
         if self.proc is None or self.stop_seconds is not None:
             return
         pgid = self.proc.pid  # start_new_session=True: the leader's pid is the group id
         t0 = time.monotonic()
         if _process_group_alive(pgid):
-            os.killpg(pgid, signal.SIGTERM)
+            os.killpg(pgid, signal.SIGINT)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -162,6 +164,9 @@ class DagsterDevServer:
             time.sleep(0.2)
         if _process_group_alive(pgid):
             self.needed_sigkill = True
+            # Which process did not stop, for the failure message.
+            self.left_running = subprocess.run(["ps", "-o", "pid,etime,args", "-g", str(pgid)],
+                                               capture_output=True, text=True).stdout
             os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(timeout=10)
             kill_deadline = time.monotonic() + 10
