@@ -46,6 +46,13 @@ def _process_group_alive(pgid: int) -> bool:
     return True
 
 
+def _default_interrupts() -> None:
+    # A shell runs background jobs with SIGINT ignored, and children inherit that. Dagster maps SIGTERM onto
+    # SIGINT's handler, so such a dagster dev would ignore both and never stop: restore the default first.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class DagsterDevServer:
     """`dagster dev -w <repo>/workspace.yaml` on 127.0.0.1, with DAGSTER_HOME and cwd in a temporary folder.
 
@@ -93,7 +100,7 @@ class DagsterDevServer:
         try:
             self.proc = subprocess.Popen(cmd, cwd=self.home, env=self.env(), stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_default_interrupts)
         finally:
             log.close()
 
