@@ -20,7 +20,7 @@ import pytest
 
 from instr_assets.core import plots
 from instr_assets.defs.metadata import image
-from instr_assets_tests.webserver_harness import LOCATION, REPOSITORY, DagsterDevServer, find_chromium
+from instr_assets_tests.webserver_harness import LOCATION, REPOSITORY, DagsterDevServer, find_chromium, skip_or_fail
 
 MAX_IMAGE_BYTES = 60_000
 DATA_STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits"]
@@ -292,10 +292,7 @@ _IMAGES_SHOWN = """[...document.querySelectorAll('img')].filter(i => i.src.start
 def browser(tmp_path_factory):
     binary = find_chromium()
     if binary is None:
-        message = "headless Chromium (the Debian chromium package) is needed to look at the UI"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("headless Chromium (the Debian chromium package) is needed to look at the UI")
     profile = tmp_path_factory.mktemp("chromium_profile")
     b = DevToolsBrowser(binary, profile)
     try:

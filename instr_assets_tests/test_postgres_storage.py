@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,18 +24,13 @@ import dagster as dg
 import pytest
 import yaml
 
+from instr_assets_tests.webserver_harness import free_port, skip_or_fail
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCALING_DOC = REPO_ROOT / "docs" / "scaling.md"
 INSTANCE_YAML = REPO_ROOT / "dagster.yaml"
 DATA_STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits"]
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
-
-
-def skip_or_fail(message: str) -> None:
-    # As with Chromium in test_webserver.py: .ci/run installs what this needs, so in CI a missing piece fails.
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def find_server_bin() -> Path | None:
@@ -63,12 +57,6 @@ def doc_storage_block() -> dict:
     storage = [yaml.safe_load(b) for b in blocks if b.lstrip().startswith("storage:")]
     assert len(storage) == 1, "docs/scaling.md should show exactly one `storage:` block for Postgres"
     return storage[0]["storage"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalPostgres:

@@ -21,6 +21,7 @@ from instr_assets_tests.webserver_harness import (
     find_chromium,
     png_size,
     port_is_listening,
+    skip_or_fail,
 )
 
 pytestmark = pytest.mark.timeout(900)
@@ -100,11 +101,8 @@ def assets(server, pipeline_run):
 def chromium(tmp_path_factory):
     binary = find_chromium()
     if binary is None:
-        message = ("headless Chromium is needed for the UI tests: install the Debian package "
-                   "(apt-get install chromium); scripts/setup.sh and .ci/run do this when run as root")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("headless Chromium is needed for the UI tests: install the Debian package "
+                     "(apt-get install chromium); scripts/setup.sh and .ci/run do this when run as root")
     return Chromium(binary, tmp_path_factory.mktemp("chromium"))
 
 

@@ -158,8 +158,8 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
     bad: list[tuple[str, str] | None] = [None] * df.height
     if rules.pii_action == "drop":
         bad = [("pii", f"contains {k.replace(',', ', ')}") if k else None for k in pii_kinds]
-    for i, (instruction, response, prompt_chars) in enumerate(zip(
-            df["instruction"].to_list(), df["response"].to_list(), df["_prompt_chars"].to_list())):
+    fields = list(zip(df["instruction"].to_list(), df["input"].to_list(), df["response"].to_list()))
+    for i, ((instruction, _, response), prompt_chars) in enumerate(zip(fields, df["_prompt_chars"].to_list())):
         if bad[i]:
             continue
         if not response:
@@ -168,7 +168,6 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
             bad[i] = ("empty_instruction", "instruction is empty after normalization")
         elif prompt_chars > rules.max_prompt_chars:
             bad[i] = ("prompt_too_long", f"{prompt_chars} > {rules.max_prompt_chars} characters")
-    fields = list(zip(df["instruction"].to_list(), df["input"].to_list(), df["response"].to_list()))
     langs: list[str | None] = df["lang"].to_list()
     confidence: list[float | None] = [None] * df.height
     with timer("language"):

@@ -13,8 +13,6 @@ by hand before it could run.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from . import source_config as sc
 from .raw_sources import RAW_SCHEMA, read_source
 from .storage import new_file
 from .unify import unify
-from .versioning import file_sha, frame_version
+from .versioning import file_sha, frame_version, json_digest
 
 
 # ------------------------------------------------------------------------------------------ file snapshots
@@ -71,8 +69,7 @@ def snapshot(paths: list[Path], previous: dict | None = None) -> dict[str, dict]
 
 def snapshot_digest(snap: dict[str, dict]) -> str:
     """One hash of which files are watched and what they hold (mtimes left out: content is what counts)."""
-    items = sorted((path, s.get("sha")) for path, s in snap.items())
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+    return json_digest(sorted((path, s.get("sha")) for path, s in snap.items()))
 
 
 def changed_files(old: dict[str, dict], new: dict[str, dict]) -> dict[str, list[str]]:
@@ -94,9 +91,6 @@ class SourceBuild:
     reused: bool
     rows: int
 
-
-def _key(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 class SourceCache:
@@ -140,8 +134,8 @@ class SourceCache:
         if path is not None and path.exists():
             sha = (file_shas or {}).get(str(path)) or file_sha(path)
         # The path is part of the key because raw rows record it (and their raw_id hashes it).
-        return _key({"options": entry.model_dump(mode="json"), "file": str(path) if path else None, "sha": sha,
-                     "code": code_version})
+        return json_digest({"options": entry.model_dump(mode="json"), "file": str(path) if path else None, "sha": sha,
+                            "code": code_version}, 20)
 
     def read_sources(self, entries, base_dir: Path, code_version: str,
                      file_shas: dict[str, str] | None = None) -> tuple[pl.DataFrame, list[SourceBuild]]:
@@ -170,8 +164,8 @@ class SourceCache:
         """unify(raw, options) source by source, converting only sources whose raw rows or options are new."""
         sources = sorted(set(options_by_source) | set(raw["source"].unique().to_list()))
         parts = {s: raw.filter(pl.col("source") == s) for s in sources}
-        keys = {s: _key({"raw": frame_version(parts[s]), "options": options_by_source.get(s, {}), "code": code_version})
-                for s in sources}
+        keys = {s: json_digest({"raw": frame_version(parts[s]), "options": options_by_source.get(s, {}),
+                                "code": code_version}, 20) for s in sources}
         done = {s: self._load("unify", s, keys[s], ("unified", "rejected")) for s in sources}
         missed = [s for s in sources if done[s] is None]
         if missed or not sources:

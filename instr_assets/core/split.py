@@ -98,13 +98,9 @@ def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules()) ->
     """(stratified_splits, dropped) — dropped rows are those over a stratum's cap, with the reason."""
     if rules.validation_fraction + rules.test_fraction >= 1:
         raise ValueError("validation_fraction + test_fraction must be below 1")
-    # A group is a near-duplicate cluster (cleaning's cluster_id) with every augmented child of its members, so
-    # that neither a paraphrase nor a near-twin of a test pair can sit in train.
-    if "cluster_id" in pairs.columns:
-        group_id = pl.col("cluster_id")
-    else:
-        group_id = pl.coalesce("parent_pair_id", "pair_id")
-    labelled = pairs.with_columns(group_id.alias("group_id"))
+    # A group is a near-duplicate cluster (cleaning's cluster_id, which augmented children inherit), so that
+    # neither a paraphrase nor a near-twin of a test pair can sit in train.
+    labelled = pairs.with_columns(pl.col("cluster_id").alias("group_id"))
     parents = labelled.filter(~pl.col("is_augmented"))
     labels = [(row["group_id"], row["pair_id"] == row["group_id"], label_domain(row), label_task_type(row),
                label_difficulty(row)) for row in parents.iter_rows(named=True)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from functools import lru_cache
 
 import polars as pl
 
@@ -69,10 +70,14 @@ _NO_INPUT = [
 ]
 
 
+@lru_cache(maxsize=1)
+def _no_input_folded() -> tuple[str, ...]:
+    return tuple(normalize_series(pl.Series(_NO_INPUT)).to_list())
+
+
 def no_input_mask(normalized: pl.Series) -> pl.Series:
     """True where an already normalized input says there is no input ("N/A", "<noinput>", "无", …)."""
-    folded = normalize_series(pl.Series(_NO_INPUT)).to_list()
-    return normalized.str.to_lowercase().str.strip_chars(" .。").is_in(folded)
+    return normalized.str.to_lowercase().str.strip_chars(" .。").is_in(list(_no_input_folded()))
 
 
 def is_no_input(text: str) -> bool:

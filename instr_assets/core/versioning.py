@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -89,6 +90,11 @@ def frame_version(*frames: pl.DataFrame) -> str:
         if df.height:
             h.update(df.hash_rows(seed=0).to_numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def json_digest(obj, n: int = 16) -> str:
+    """A hash of a JSON-able value (keys sorted, anything else as its str): cache keys, request ids, digests."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
 def file_sha(path: Path, n: int = 64) -> str:

@@ -354,6 +354,7 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
     splits_per_group = splits.group_by("group_id").agg(pl.col("split").n_unique().alias("n_splits"))
     per_split = splits.group_by("split").len()
     sizes = {s: 0 for s in split.SPLITS} | dict(per_split.iter_rows())
+    split_sizes = pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())})
     acc_df, acc_exp = _accounting(pl.concat([splits["pair_id"], dropped["pair_id"]]), pairs.height)
     checks = [
         check_result("no_pair_in_two_splits", splits.select("pair_id", "group_id").join(splits_per_group, on="group_id"),
@@ -361,12 +362,12 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
         check_result("labels_allowed", splits, [
             Expect("in_set", "domain", {"values": split.DOMAINS}), Expect("in_set", "task_type", {"values": split.TASK_TYPES}),
             Expect("in_set", "difficulty", {"values": split.DIFFICULTIES}), Expect("in_set", "split", {"values": split.SPLITS})]),
-        check_result("splits_non_empty", pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())}),
+        check_result("splits_non_empty", split_sizes,
                      [Expect("between", "pairs", {"min": config.min_pairs_per_split})]),
         check_result("splits_accounting", acc_df, acc_exp),
     ]
     # A failing check names the short splits, not only how many expectations failed.
-    short = pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())}).filter(pl.col("pairs") < config.min_pairs_per_split)
+    short = split_sizes.filter(pl.col("pairs") < config.min_pairs_per_split)
     if short.height:
         next(c for c in checks if c.check_name == "splits_non_empty").metadata["failing_rows"] = failing_rows(short)
     from instr_assets.core import plots  # matplotlib loads when the asset runs, not with the code location

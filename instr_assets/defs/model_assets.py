@@ -15,9 +15,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from instr_assets.core.raw_sources import sha
 from instr_assets.core.storage import new_folder, replace_folder
-from instr_assets.core.versioning import files_version, frame_version, stage_code_version
+from instr_assets.core.versioning import files_version, frame_version, json_digest, stage_code_version
 
 from .assets import POOL, _accounting, _spec, stratified_splits
 from .gx_bridge import Expect, check_result
@@ -102,7 +101,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     data_version = frame_version(splits)  # the DataVersion stratified_splits reported, so lineage matches the UI
     identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
                 "eval_on_originals_only": config.eval_on_originals_only}
-    version = sha(json.dumps(identity, sort_keys=True))
+    version = json_digest(identity)
     folder = store.root / "tokenized" / version
     with new_folder(folder) as tmp:
         manifest_splits, all_seqs, all_samples = _write_shards(tok, splits, tmp, config)
@@ -143,7 +142,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
 def _request_id(**inputs) -> str:
     """What a model stage's output depends on, hashed: when it equals the id saved with the last output, that
     output is still current and the (minutes-long) work is skipped, e.g. by a nightly rebuild with nothing new."""
-    return sha(json.dumps(inputs, sort_keys=True, default=str), 32)
+    return json_digest(inputs, 32)
 
 
 def _saved_request_id(path: Path) -> str | None:
@@ -314,7 +313,7 @@ def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Pa
     exact, open_generations, samples = evaluate.evaluate_generations(models, tok, eval_rows, device, gen_cfg, context.log.info)
     chrf_scores = evaluate.chrf_table(open_generations)
 
-    curve_path = evaluate.plot_loss_curve(store.read_table("finetuned_checkpoint"), store.path("reports", "loss_curve.png"))
+    curve_path = store.path("reports", "loss_curve.png")  # drawn by finetuned_checkpoint from the same history
     report = evaluate.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
     store.path("reports", "eval_report.md").write_text(report, encoding="utf-8")
     store.path("reports", "eval_report.html").write_text(
