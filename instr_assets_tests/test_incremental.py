@@ -264,3 +264,21 @@ def test_sensor_is_in_the_code_location_and_stopped_by_default(monkeypatch):
     assert build_source_files_sensor(name="x").default_status == dg.DefaultSensorStatus.RUNNING
     monkeypatch.delenv("INSTR_ASSETS_SOURCE_SENSOR")
     assert build_source_files_sensor(name="x").default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_prune_spares_a_live_writers_temp_file(tmp_path):
+    # Two builds sharing an output folder: one prunes superseded keys while the other is writing its cache file.
+    import subprocess
+    import sys
+
+    from instr_assets.core.source_cache import SourceCache
+
+    folder = tmp_path / "unify" / "src"
+    folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    live_tmp = folder / f".newkey.unified.parquet.{os.getpid()}.tmp"
+    dead_tmp = folder / f".oldkey.unified.parquet.{int(dead.stdout)}.tmp"
+    for f in (live_tmp, dead_tmp, folder / "oldkey.unified.parquet", folder / "curkey.unified.parquet"):
+        f.write_bytes(b"x")
+    SourceCache(tmp_path).prune("unify", {"src": "curkey"})
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live_tmp.name, "curkey.unified.parquet"])

@@ -21,7 +21,7 @@ import polars as pl
 
 from . import source_config as sc
 from .raw_sources import RAW_SCHEMA, read_source
-from .storage import new_file
+from .storage import new_file, sweep_stale_temps
 from .unify import unify
 from .versioning import file_sha, frame_version, json_digest
 
@@ -124,7 +124,10 @@ class SourceCache:
                 shutil.rmtree(src_dir, ignore_errors=True)
                 continue
             for f in src_dir.iterdir():
-                if not f.name.startswith(keep[src_dir.name] + "."):
+                if f.name.startswith("."):
+                    # A temp file (".<final>.<pid>.tmp") may be another live writer's: only a dead writer's goes.
+                    sweep_stale_temps(src_dir / f.name[1:].rsplit(".", 2)[0])
+                elif not f.name.startswith(keep[src_dir.name] + "."):
                     f.unlink(missing_ok=True)
 
     # ----------------------------------------------------------------------------------- raw_sources
