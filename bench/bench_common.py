@@ -36,7 +36,7 @@ def build_pairs(n_verifiable: int = 20, seed: int = 7):
     """A polars frame (pair_id, messages): seed_pairs.jsonl + generate_verifiable_tasks(n_verifiable, seed)."""
     import polars as pl
 
-    from instr_assets.core.verifiable_tasks import generate_verifiable_tasks
+    from instr_assets.core.ingest.verifiable_tasks import generate_verifiable_tasks
 
     records = []
     with SEED_PAIRS.open(encoding="utf-8") as fh:
@@ -60,7 +60,7 @@ def build_pairs(n_verifiable: int = 20, seed: int = 7):
 
 def prepare_rows(tokenizer, pairs, seq_len: int) -> tuple[list[dict], list[dict], dict]:
     """(packed rows, padded rows, stats). Padded rows hold exactly the samples of the packed rows, one a row."""
-    from instr_assets.core.tokenize_pack import PackRules, tokenize_and_pack
+    from instr_assets.core.train.tokenize_pack import PackRules, tokenize_and_pack
 
     seqs, accounting = tokenize_and_pack(tokenizer, pairs, "train", PackRules(seq_len=seq_len))
     packed = [{k: r[k] for k in ("input_ids", "labels", "position_ids", "sample_lens", "pair_ids", "n_tokens", "n_supervised")}
@@ -114,7 +114,7 @@ def run_our_loop(model, rows: list[dict], settings, pad_id: int, warmup_steps: i
     tokens_seen_k / elapsed_k measured right after the optimizer step of step k (before any eval), and tokens_seen_k
     is known from the rows train() fetched, so elapsed_k = tokens_seen_k / tokens_per_s_k exactly.
     """
-    from instr_assets.core.train import train
+    from instr_assets.core.train.train import train
 
     if settings.grad_accum != 1:
         raise ValueError("the benchmark assumes grad_accum == 1")
@@ -160,8 +160,8 @@ def cost_split(model, batches: list[list[dict]], seq_len: int, pad_id: int, repe
     """
     import torch
 
-    from instr_assets.core.tokenize_pack import IGNORE, collate
-    from instr_assets.core.train import token_nll
+    from instr_assets.core.train.tokenize_pack import IGNORE, collate
+    from instr_assets.core.train.train import token_nll
 
     def fwd_bwd(batch) -> float:
         model.zero_grad(set_to_none=True)

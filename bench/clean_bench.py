@@ -1,4 +1,4 @@
-"""Cleaning-stage benchmark: clean.clean_parquet (the cleaned_pairs stage) at N = 10k, 100k, 1M on pairs built from the real records in
+"""Cleaning-stage benchmark: cleaning.clean_parquet (the cleaned_pairs stage) at N = 10k, 100k, 1M on pairs built from the real records in
 ../shared/data, with planted exact duplicates, near-duplicates, PII and junk (see bench/clean_data.py), and
 datasketch's MinHashLSH as the near-duplicate peer.
 
@@ -7,7 +7,7 @@ datasketch's MinHashLSH as the near-duplicate peer.
 
 Per N, each step runs in a fresh subprocess so that its peak RSS is its own:
   build   - the synthetic unified frame and its ground truth, written to a temporary parquet (not timed)
-  clean   - clean.clean_parquet(input, output, CleanRules(), timings) on that file: wall seconds, seconds per operator
+  clean   - cleaning.clean_parquet(input, output, CleanRules(), timings) on that file: wall seconds, seconds per operator
             from `timings`, peak RSS (getrusage of the process and of its worker processes, plus a 50 ms
             sampler that sums the RSS of the whole process tree while the stage runs)
   ours    - near_dedup.near_duplicate_clusters alone on the near-dedup input texts (below)
@@ -170,12 +170,12 @@ def child_clean(work: Path, workers: int | None) -> None:
     import polars as pl
     import pyarrow.parquet as pq
 
-    from instr_assets.core import clean
+    from instr_assets.core.clean import cleaning
 
     # The stage streams: clean_parquet reads the input a row group at a time and writes its output file, so
     # this process never holds the whole input (as the cleaned_pairs asset runs it).
     src, out = work / "input.parquet", work / "cleaned_full.parquet"
-    rules = clean.CleanRules()
+    rules = cleaning.CleanRules()
     if workers is not None:
         rules = dataclasses.replace(rules, workers=workers)
     loaded = _rusage_mb()["self_maxrss_mb"]
@@ -184,7 +184,7 @@ def child_clean(work: Path, workers: int | None) -> None:
     sampler.start()
     load0, cpu0 = os.getloadavg()[0], _cpu_s()
     t0 = time.perf_counter()
-    rejected = clean.clean_parquet(src, out, rules, timings)
+    rejected = cleaning.clean_parquet(src, out, rules, timings)
     seconds = time.perf_counter() - t0
     cpu = _cpu_s() - cpu0
     sampler.stop()
@@ -209,7 +209,7 @@ def child_clean(work: Path, workers: int | None) -> None:
 def child_ours(work: Path) -> None:
     import numpy as np
 
-    from instr_assets.core import near_dedup
+    from instr_assets.core.clean import near_dedup
 
     ids, texts = _standalone(work)
     rules = near_dedup.NearDupRules(threshold=THRESHOLD, num_perm=NUM_PERM)
@@ -551,7 +551,7 @@ def run_size(n: int, args, work_root: Path, peer_problem: str | None) -> dict:
     nd: dict = {}
     try:
         import importlib.util
-        if importlib.util.find_spec("instr_assets.core.near_dedup") is None:
+        if importlib.util.find_spec("instr_assets.core.clean.near_dedup") is None:
             raise RuntimeError("instr_assets/core/near_dedup.py does not exist yet")
         _run_child(["_ours", str(work)], args.timeout, log)
         o = json.loads((work / "ours.json").read_text())
@@ -637,7 +637,7 @@ def markdown(result: dict) -> str:
          f"({meta['rates']['pii']:.0%}), PII decoys ({meta['rates']['pii_decoy']:.0%}) and junk rows "
          f"({meta['rates']['junk']:.0%}); see bench/clean_data.py. Each stage ran in a fresh subprocess; "
          "sizes may come from separate invocations (`ran_at` in the JSON).", "",
-         "## The cleaned_pairs stage (clean.clean_parquet)", "",
+         "## The cleaned_pairs stage (cleaning.clean_parquet)", "",
          "| N | seconds | pairs/s | CPU s | peak RSS MB | near-dup P / R / F1 | hard negatives flagged | "
          "exact-dup P / R | PII P / R | PII decoys flagged | junk rejected | other rejects |",
          "|---|---|---|---|---|---|---|---|---|---|---|---|"]

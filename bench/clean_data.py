@@ -79,9 +79,9 @@ def require_shared(path: Path = SHARED_DATA) -> Path:
 
 # --------------------------------------------------------------------------------------------- real data
 def load_real_unified(shared: Path = SHARED_DATA) -> pl.DataFrame:
-    from instr_assets.core import unify
-    from instr_assets.core.raw_sources import read_all_sources
-    from instr_assets.core.source_config import load_sources
+    from instr_assets.core.ingest import unify
+    from instr_assets.core.ingest.raw_sources import read_all_sources
+    from instr_assets.core.ingest.source_config import load_sources
 
     lines = ["sources:"] + [f"  - {{name: {n}, format: {f}, path: {shared / rel}}}" for n, f, rel in REAL_SOURCES]
     with tempfile.TemporaryDirectory() as tmp:

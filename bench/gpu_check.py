@@ -74,8 +74,8 @@ def main() -> int:
 
     import torch
 
-    from instr_assets.core import modeling
-    from instr_assets.core.train import TrainSettings
+    from instr_assets.core.models import modeling
+    from instr_assets.core.train.train import TrainSettings
 
     if args.dry_run_cpu:
         device = "cpu"

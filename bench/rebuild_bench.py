@@ -57,7 +57,7 @@ NEW_SOURCE = [
 
 def copy_sources(dest: Path) -> Path:
     """The bundled sources.yaml and example files in `dest`; relative paths in the YAML resolve there."""
-    from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, PACKAGE_DATA
+    from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, PACKAGE_DATA
 
     shutil.copytree(PACKAGE_DATA / "examples", dest / "examples")
     shutil.copy(DEFAULT_SOURCES_FILE, dest / "sources.yaml")
@@ -127,10 +127,10 @@ def core_only(tmp: Path, repeats: int) -> dict | None:
     """raw + unify through SourceCache, no Dagster: uncached, empty cache, no change, one added source."""
     if not SHARED.exists():
         return None
-    from instr_assets.core.raw_sources import read_all_sources
-    from instr_assets.core.source_cache import SourceCache
-    from instr_assets.core.source_config import load_sources
-    from instr_assets.core.unify import unify
+    from instr_assets.core.ingest.raw_sources import read_all_sources
+    from instr_assets.core.ingest.source_cache import SourceCache
+    from instr_assets.core.ingest.source_config import load_sources
+    from instr_assets.core.ingest.unify import unify
     from instr_assets.core.versioning import stage_code_version
 
     samples: dict[str, list[float]] = {k: [] for k in ("uncached", "full", "no_change", "add_source")}

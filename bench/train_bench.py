@@ -38,7 +38,7 @@ VARIANTS = ("packed", "padded", "trainer")
 
 # ------------------------------------------------------------------------------------------------ worker side
 def _settings(args, steps_total: int):
-    from instr_assets.core.train import TrainSettings
+    from instr_assets.core.train.train import TrainSettings
 
     return TrainSettings(max_steps=steps_total, batch_size=args.batch_size, lr=args.lr, warmup_steps=3,
                          eval_every=steps_total + 1000, eval_max_sequences=1, seed=0, seq_len=args.seq_len,
@@ -49,7 +49,7 @@ def _run_trainer(model, rows, args, steps_total: int, pad_id: int) -> dict:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from instr_assets.core.tokenize_pack import collate
+    from instr_assets.core.train.tokenize_pack import collate
 
     class Rows(torch.utils.data.Dataset):
         def __len__(self):
@@ -100,7 +100,7 @@ def worker(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from instr_assets.core import modeling
+    from instr_assets.core.models import modeling
 
     data = json.loads(Path(args.data).read_text())
     rows = data["padded"] if args.variant == "padded" else data["packed"]
@@ -181,7 +181,7 @@ def main() -> int:
         worker(args)
         return 0
 
-    from instr_assets.core.modeling import load_tokenizer
+    from instr_assets.core.models.modeling import load_tokenizer
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]

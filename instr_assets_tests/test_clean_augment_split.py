@@ -10,15 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from instr_assets.core import source_config as sc
-from instr_assets.core.augment import (OPERATORS, AugmentRules, augment_pairs, paraphrase_instruction,
+from instr_assets.core.ingest import source_config as sc
+from instr_assets.core.augment.augmentation import (OPERATORS, AugmentRules, augment_pairs, paraphrase_instruction,
                                        replace_synonyms)
-from instr_assets.core.quality import FILTERS, QualityRules
-from instr_assets.core.clean import CleanRules, clean_pairs
-from instr_assets.core.raw_sources import read_all_sources
-from instr_assets.core.split import DIFFICULTIES, DOMAINS, SPLITS, TASK_TYPES, SplitRules, stratify_and_split
+from instr_assets.core.clean.quality import FILTERS, QualityRules
+from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
+from instr_assets.core.ingest.raw_sources import read_all_sources
+from instr_assets.core.stratify.split import DIFFICULTIES, DOMAINS, SPLITS, TASK_TYPES, SplitRules, stratify_and_split
 from instr_assets.core.text import is_no_input, normalize_text
-from instr_assets.core.unify import unify
+from instr_assets.core.ingest.unify import unify
 
 
 

@@ -3,11 +3,11 @@ execution, and cluster-aware splits. English and Chinese cases side by side."""
 import polars as pl
 import pytest
 
-from instr_assets.core import language
-from instr_assets.core.clean import CleanRules, clean_pairs
-from instr_assets.core.near_dedup import NearDupRules
-from instr_assets.core.split import SplitRules, stratify_and_split
-from instr_assets.core.augment import augment_pairs, AugmentRules
+from instr_assets.core.clean import language
+from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
+from instr_assets.core.clean.near_dedup import NearDupRules
+from instr_assets.core.stratify.split import SplitRules, stratify_and_split
+from instr_assets.core.augment.augmentation import augment_pairs, AugmentRules
 from instr_assets.defs.assets import _per_source_accounting
 
 from test_clean_augment_split import unify_alpaca

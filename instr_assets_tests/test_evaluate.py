@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from instr_assets.core.evaluate import (
+from instr_assets.core.evaluate.evaluation import (
     chrf, chrf_statistics, chrf_table, corpus_chrf, inline_images, plot_loss_curve, prompt_and_reference, render_html,
 )
 
@@ -167,7 +167,7 @@ def test_eval_report_writes_html_png_and_chrf(tiny_graph_run):
 
 
 def test_exact_match_is_case_sensitive_only_for_upper_casing():
-    from instr_assets.core.evaluate import score_exact_match
+    from instr_assets.core.evaluate.evaluation import score_exact_match
 
     preds = ["hello", "HELLO", "HELLO\nThat is the word in capitals.", "monday"]
     refs = ["HELLO", "HELLO", "HELLO", "Monday"]

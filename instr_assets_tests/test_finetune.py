@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from instr_assets.core import modeling
-from instr_assets.core.finetune import run_finetune
-from instr_assets.core.tokenize_pack import PackRules, tokenize_and_pack
-from instr_assets.core.train import TrainSettings
-from instr_assets.core.unify import MESSAGE_DTYPE
+from instr_assets.core.models import modeling
+from instr_assets.core.train.finetune import run_finetune
+from instr_assets.core.train.tokenize_pack import PackRules, tokenize_and_pack
+from instr_assets.core.train.train import TrainSettings
+from instr_assets.core.ingest.unify import MESSAGE_DTYPE
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ SETTINGS = TrainSettings(max_steps=60, batch_size=2, lr=2e-3, warmup_steps=2, ev
 
 def _cli(shards: Path, work: Path, settings: TrainSettings, nproc: int = 1) -> list[str]:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable]
-    return launcher + ["-m", "instr_assets.core.finetune", "--shards-dir", str(shards), "--work-dir", str(work),
+    return launcher + ["-m", "instr_assets.core.train.finetune", "--shards-dir", str(shards), "--work-dir", str(work),
                        "--base-model", "tiny", "--settings-json", json.dumps(asdict(settings))]
 
 

@@ -68,7 +68,7 @@ def test_checkpoint_and_report_on_disk(tiny_graph_run):
     assert (ckpt / "model.safetensors").exists() and (ckpt / "config.json").exists()
     lineage = json.loads((ckpt / "lineage.json").read_text())
     assert lineage["base_model"] == "tiny" and lineage["shards_version"]
-    from instr_assets.core.modeling import load_saved_model
+    from instr_assets.core.models.modeling import load_saved_model
 
     model, tok = load_saved_model(ckpt)
     assert model.config.vocab_size == len(tok)

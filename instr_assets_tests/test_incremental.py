@@ -14,9 +14,9 @@ import pytest
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from instr_assets.core import source_config as sc
-from instr_assets.core.raw_sources import read_all_sources
-from instr_assets.core.unify import unify
+from instr_assets.core.ingest import source_config as sc
+from instr_assets.core.ingest.raw_sources import read_all_sources
+from instr_assets.core.ingest.unify import unify
 from instr_assets.core.versioning import STAGE_CODE, code_files, frame_version, stage_code_version
 from instr_assets.definitions import ALL_ASSETS, defs
 from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
@@ -177,9 +177,9 @@ def test_every_asset_has_a_code_version_from_its_core_modules():
         assert asset.code_versions_by_key[asset.key] == stage_code_version(stage)
     assert set(STAGE_CODE) == {a.key.to_user_string() for a in ALL_ASSETS}
     # Modules imported by the entry module and the SQL they run are part of the version.
-    names = {p.name for p in code_files(("clean",))}
-    assert {"clean.py", "pii.py", "quality.py", "text.py", "exact_dedup.sql"} <= names
-    assert {p.name for p in code_files(("split",), ("split_stats",))} >= {"split.py", "split_stats.sql"}
+    names = {p.name for p in code_files(("clean.cleaning",))}
+    assert {"cleaning.py", "pii.py", "quality.py", "text.py", "exact_dedup.sql"} <= names
+    assert {p.name for p in code_files(("stratify.split",), ("split_stats",))} >= {"split.py", "split_stats.sql"}
 
 
 def test_frame_version_follows_content_not_layout():
@@ -271,7 +271,7 @@ def test_prune_spares_a_live_writers_temp_file(tmp_path):
     import subprocess
     import sys
 
-    from instr_assets.core.source_cache import SourceCache
+    from instr_assets.core.ingest.source_cache import SourceCache
 
     folder = tmp_path / "unify" / "src"
     folder.mkdir(parents=True)

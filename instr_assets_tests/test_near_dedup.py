@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from instr_assets.core import near_dedup
-from instr_assets.core.near_dedup import (
+from instr_assets.core.clean import near_dedup
+from instr_assets.core.clean.near_dedup import (
     NearDupRules, lsh_params, minhash_signatures, near_duplicate_clusters, validate,
 )
 

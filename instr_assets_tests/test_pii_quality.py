@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from instr_assets.core.pii import PII_KINDS, PiiMatch, find_pii, redact
-from instr_assets.core.quality import (DEFAULT_BLOCKLIST, QualityRules, blocklist, echoes_instruction,
+from instr_assets.core.clean.pii import PII_KINDS, PiiMatch, find_pii, redact
+from instr_assets.core.clean.quality import (DEFAULT_BLOCKLIST, QualityRules, blocklist, echoes_instruction,
                                        length_bounds, load_blocklist, quality_issue, refusal, repetition,
                                        special_char_ratio, template_slots, truncated)
 from instr_assets.core.text import detect_lang, normalize_text

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from instr_assets.core import source_config as sc
-from instr_assets.core.raw_sources import read_all_sources, read_source
-from instr_assets.core.unify import unify
+from instr_assets.core.ingest import source_config as sc
+from instr_assets.core.ingest.raw_sources import read_all_sources, read_source
+from instr_assets.core.ingest.unify import unify
 
 EXAMPLES = sc.PACKAGE_DATA / "examples"
 

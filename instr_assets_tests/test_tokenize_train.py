@@ -6,12 +6,12 @@ import polars as pl
 import pytest
 import torch
 
-from instr_assets.core import modeling
-from instr_assets.core.tokenize_pack import (
+from instr_assets.core.models import modeling
+from instr_assets.core.train.tokenize_pack import (
     IGNORE, PackRules, collate, encode_conversation, min_bins, pack, pack_best_fit, pack_min_slack, tokenize_and_pack,
 )
-from instr_assets.core.train import TrainSettings, lr_at, train
-from instr_assets.core.unify import MESSAGE_DTYPE
+from instr_assets.core.train.train import TrainSettings, lr_at, train
+from instr_assets.core.ingest.unify import MESSAGE_DTYPE
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_tokenizer_fingerprint_changes_with_the_chat_template(tok):
 def test_token_nll_scores_only_supervised_positions_exactly(tok, tiny):
     import torch.nn.functional as F
 
-    from instr_assets.core.train import token_nll
+    from instr_assets.core.train.train import token_nll
 
     convs = [[{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello!"}],
              [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"},

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 import pytest
 
-from instr_assets.core.verifiable_tasks import TASK_KINDS, exact_match, generate_verifiable_tasks, normalize_answer
+from instr_assets.core.ingest.verifiable_tasks import TASK_KINDS, exact_match, generate_verifiable_tasks, normalize_answer
 
 N = 40
 COLUMNS = ["instruction", "input", "output", "lang", "task_kind", "difficulty", "template_id", "operands_json"]

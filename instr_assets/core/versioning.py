@@ -19,16 +19,17 @@ from .storage import SQL_DIR
 
 CORE_DIR = Path(__file__).resolve().parent
 
-# Entry modules and extra SQL files (run from defs/, so not found by the import walk) of each stage.
+# Entry modules (dotted paths under core/) and extra SQL files (run from defs/, so not found by the import walk)
+# of each stage.
 STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "raw_sources": (("raw_sources",), ()),
-    "unified_pairs": (("unify",), ()),
-    "cleaned_pairs": (("clean",), ()),
-    "augmented_pairs": (("augment",), ()),
-    "stratified_splits": (("split",), ("split_stats",)),
-    "tokenized_shards": (("tokenize_pack", "modeling"), ()),
-    "finetuned_checkpoint": (("finetune",), ()),
-    "eval_report": (("evaluate", "modeling"), ()),
+    "raw_sources": (("ingest.raw_sources",), ()),
+    "unified_pairs": (("ingest.unify",), ()),
+    "cleaned_pairs": (("clean.cleaning",), ()),
+    "augmented_pairs": (("augment.augmentation",), ()),
+    "stratified_splits": (("stratify.split",), ("split_stats",)),
+    "tokenized_shards": (("train.tokenize_pack", "models.modeling"), ()),
+    "finetuned_checkpoint": (("train.finetune",), ()),
+    "eval_report": (("evaluate.evaluation", "models.modeling"), ()),
 }
 
 # Raise a stage's number to mark it stale for a change its core files do not show: a dependency upgrade, or an
@@ -36,24 +37,36 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 BUMP: dict[str, int] = dict.fromkeys(STAGE_CODE, 1)
 
 
-def _imports_and_sql(path: Path) -> tuple[set[str], set[str]]:
-    """Sibling modules imported (`from .x import`, `from . import x`) and SQL names in run_sql("...") calls."""
+def _module_file(dotted: str) -> Path | None:
+    path = CORE_DIR.joinpath(*dotted.split("."))
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    return path / "__init__.py" if (path / "__init__.py").is_file() else None
+
+
+def _imports_and_sql(module: str) -> tuple[set[str], set[str]]:
+    """Core modules imported by relative imports (`from .x import`, `from ..pkg import mod`), as dotted paths
+    under core/, and the SQL names in run_sql("...") calls."""
+    path = _module_file(module)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module.split(".")[:-1]
     modules, sql = set(), set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            base = package[:len(package) - (node.level - 1)]
             if node.module:
-                modules.add(node.module.split(".")[0])
-            else:
-                modules.update(a.name for a in node.names)
+                modules.add(".".join(base + node.module.split(".")))
+            # `from . import x` / `from ..pkg import x`: x may be a module, or a name in the package.
+            prefix = base + (node.module.split(".") if node.module else [])
+            modules.update(".".join(prefix + [a.name]) for a in node.names)
         elif (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "run_sql"
               and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             sql.add(node.args[0].value)
-    return {m for m in modules if (CORE_DIR / f"{m}.py").exists()}, sql
+    return {m for m in modules if m and _module_file(m) is not None}, sql
 
 
 def code_files(modules: tuple[str, ...], sql: tuple[str, ...] = ()) -> list[Path]:
-    """The core modules reachable from `modules` by relative imports, and the SQL files they run."""
+    """The core modules reachable from `modules` (dotted under core/) by relative imports, and the SQL they run."""
     seen: set[str] = set()
     sql_names = set(sql)
     todo = list(modules)
@@ -62,10 +75,10 @@ def code_files(modules: tuple[str, ...], sql: tuple[str, ...] = ()) -> list[Path
         if m in seen:
             continue
         seen.add(m)
-        deps, names = _imports_and_sql(CORE_DIR / f"{m}.py")
+        deps, names = _imports_and_sql(m)
         sql_names |= names
         todo.extend(deps - seen)
-    return sorted(CORE_DIR / f"{m}.py" for m in seen) + sorted(SQL_DIR / f"{n}.sql" for n in sql_names)
+    return sorted(_module_file(m) for m in seen) + sorted(SQL_DIR / f"{n}.sql" for n in sql_names)
 
 
 @lru_cache(maxsize=None)
@@ -74,7 +87,8 @@ def stage_code_version(stage: str) -> str:
     modules, sql = STAGE_CODE[stage]
     h = hashlib.sha256()
     for path in code_files(modules, sql):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        name = path.relative_to(CORE_DIR).as_posix() if path.is_relative_to(CORE_DIR) else path.name
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{BUMP[stage]}-{h.hexdigest()[:12]}"
 
 

@@ -10,9 +10,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from instr_assets.core import augment, clean, near_dedup, quality, split
-from instr_assets.core.source_cache import SourceCache, snapshot, snapshot_digest, watched_files
-from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
+from instr_assets.core.augment import augmentation
+from instr_assets.core.clean import cleaning, near_dedup, quality
+from instr_assets.core.stratify import split
+from instr_assets.core.ingest.source_cache import SourceCache, snapshot, snapshot_digest, watched_files
+from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
 from instr_assets.core.storage import run_sql
 from instr_assets.core.versioning import frame_version, stage_code_version
 
@@ -167,7 +169,7 @@ class CleanConfig(dg.Config):
     near_dup_ngram: int = Field(default=5, ge=1, description="character n-gram length")
     workers: int = Field(default=0, ge=0, description="processes for the per-row cleaning operators; 0 = one per CPU")
 
-    def rules(self) -> clean.CleanRules:
+    def rules(self) -> cleaning.CleanRules:
         unknown = set(self.disabled_filters) - set(quality.FILTERS)
         if unknown:
             raise dg.Failure(description=f"config field 'disabled_filters': unknown {sorted(unknown)}; known are {list(quality.FILTERS)}")
@@ -180,10 +182,10 @@ class CleanConfig(dg.Config):
         terms = quality.load_blocklist(self.blocklist_file) if self.blocklist_file else ()
         near = near_dedup.NearDupRules(threshold=self.near_dup_threshold, num_perm=self.near_dup_num_perm,
                                        bands=self.near_dup_bands, rows=self.near_dup_rows, ngram=self.near_dup_ngram)
-        rules = clean.CleanRules(self.max_prompt_chars, q, self.pii_action, terms, tuple(self.languages),
+        rules = cleaning.CleanRules(self.max_prompt_chars, q, self.pii_action, terms, tuple(self.languages),
                                  self.min_lang_confidence, near, self.near_dup_action, self.workers)
         try:
-            clean.validate_rules(rules)
+            cleaning.validate_rules(rules)
         except ValueError as e:
             raise dg.Failure(description=f"config field '{str(e).split(':')[0].replace('.', '_')}': {e}") from None
         return rules
@@ -210,7 +212,7 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
     unified = pl.read_parquet(store.table_path("unified_pairs"), columns=["raw_id", "source", "lang"])
     timings: dict[str, float] = {}
     with store.writing_table("cleaned_pairs") as tmp:
-        rejected = clean.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(), timings)
+        rejected = cleaning.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(), timings)
     path = store.table_path("cleaned_pairs")
     cleaned = pl.read_parquet(path)
     store.write_table("cleaned_pairs_rejected", rejected)
@@ -270,7 +272,7 @@ def _per_source_accounting(unified: pl.DataFrame, cleaned: pl.DataFrame, rejecte
 # ------------------------------------------------------------------------------------------ augmented_pairs
 class AugmentConfig(dg.Config):
     seed: int = 13
-    operators: list[str] = Field(default=list(augment.OPERATORS), description=f"any of {list(augment.OPERATORS)}")
+    operators: list[str] = Field(default=list(augmentation.OPERATORS), description=f"any of {list(augmentation.OPERATORS)}")
     max_augmented_share: float = Field(default=0.25, ge=0.0, lt=1.0)
     apply_prob: float = Field(default=0.5, ge=0.0, le=1.0)
 
@@ -290,8 +292,8 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
     store = data_store.store()
     cleaned = store.read_table("cleaned_pairs")
     try:
-        rules = augment.AugmentRules(config.seed, tuple(config.operators), config.max_augmented_share, config.apply_prob)
-        out = augment.augment_pairs(cleaned, rules)
+        rules = augmentation.AugmentRules(config.seed, tuple(config.operators), config.max_augmented_share, config.apply_prob)
+        out = augmentation.augment_pairs(cleaned, rules)
     except ValueError as e:
         raise dg.Failure(description=f"config field 'operators': {e}") from None
     path = store.write_table("augmented_pairs", out)
@@ -300,7 +302,7 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
     checks = [
         check_result("augmented_pair_id_unique", out, [Expect("unique", "pair_id")]),
         check_result("augmented_lineage", lineage, [Expect("in_set", "parent_known", {"values": [True]}),
-                                                    Expect("in_set", "operator", {"values": list(augment.OPERATORS)})]),
+                                                    Expect("in_set", "operator", {"values": list(augmentation.OPERATORS)})]),
         check_result("augmented_share_capped", out.select(pl.col("is_augmented").cast(pl.Float64)),
                      [Expect("mean_between", "is_augmented", {"min": 0.0, "max": config.max_augmented_share + 1e-9})]),
     ]

@@ -36,7 +36,7 @@ def _current_manifest(store) -> dict:
 
 
 def _sequences(store, manifest: dict, split: str) -> list[dict]:
-    from instr_assets.core.finetune import load_split_sequences
+    from instr_assets.core.train.finetune import load_split_sequences
 
     return load_split_sequences(store.root / "tokenized" / manifest["version"], split)
 
@@ -51,7 +51,7 @@ class TokenizeConfig(dg.Config):
 
 def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConfig"):
     """Tokenize and pack each split into Parquet shards in `folder`; (manifest entries, sequences, samples)."""
-    from instr_assets.core.tokenize_pack import PackRules, tokenize_and_pack
+    from instr_assets.core.train.tokenize_pack import PackRules, tokenize_and_pack
 
     rules = PackRules(config.seq_len, config.overflow)
     all_seqs, all_samples, manifest_splits = [], [], {}
@@ -92,7 +92,7 @@ def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConf
     ],
 )
 def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
-    from instr_assets.core import modeling
+    from instr_assets.core.models import modeling
 
     store = data_store.store()
     splits = store.read_table("stratified_splits")
@@ -174,7 +174,7 @@ class TrainConfig(dg.Config):
 
 def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", settings) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={config.nproc_per_node}",
-           "-m", "instr_assets.core.finetune", "--shards-dir", str(shards_dir), "--work-dir", str(work),
+           "-m", "instr_assets.core.train.finetune", "--shards-dir", str(shards_dir), "--work-dir", str(work),
            "--base-model", config.base_model, "--base-seed", str(config.seed), "--settings-json", json.dumps(asdict(settings)),
            "--lora-r", str(config.lora_r), "--lora-alpha", str(config.lora_alpha)]
     context.log.info("launching " + " ".join(cmd))
@@ -194,8 +194,8 @@ def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", sett
     check_specs=[_spec("finetuned_checkpoint", "loss_finite", "every logged training and validation loss is finite")],
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
-    from instr_assets.core.finetune import run_finetune
-    from instr_assets.core.train import TrainSettings
+    from instr_assets.core.train.finetune import run_finetune
+    from instr_assets.core.train.train import TrainSettings
 
     store = data_store.store()
     manifest = _current_manifest(store)
@@ -243,7 +243,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
         Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4})])]
     vals = history.filter(pl.col("val_loss").is_not_null())
     # The same plot eval_report puts in the report, shown here as soon as training ends; temp file + rename.
-    from instr_assets.core.evaluate import plot_loss_curve
+    from instr_assets.core.evaluate.evaluation import plot_loss_curve
     from instr_assets.core.storage import new_file
 
     with new_file(store.path("reports", "loss_curve.png")) as tmp:
@@ -285,8 +285,9 @@ class EvalConfig(dg.Config):
 
 def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Path, lineage: dict, training: dict) -> bool:
     """Score base and fine-tuned models, write the tables and the report files; True when exact-match items exist."""
-    from instr_assets.core import evaluate, modeling
-    from instr_assets.core.train import pick_device
+    from instr_assets.core.evaluate import evaluation
+    from instr_assets.core.models import modeling
+    from instr_assets.core.train.train import pick_device
 
     seq_len = manifest["identity"]["seq_len"]
     splits = store.read_table("stratified_splits")
@@ -301,23 +302,23 @@ def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Pa
         seqs = _sequences(store, manifest, split)
         for name, m in models.items():
             t0 = time.perf_counter()
-            df = evaluate.per_sample_nll(m, seqs, seq_len, tok.pad_token_id, device, config.batch_size)
+            df = evaluation.per_sample_nll(m, seqs, seq_len, tok.pad_token_id, device, config.batch_size)
             per_sample.append(df.with_columns(pl.lit(name).alias("model"), pl.lit(split).alias("split")))
             context.log.info(f"{name} on {split}: {df.height} samples in {time.perf_counter() - t0:.1f}s")
-    metrics = evaluate.summarize_losses(pl.concat(per_sample), labels)
+    metrics = evaluation.summarize_losses(pl.concat(per_sample), labels)
 
     eval_rows = splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
-    gen_cfg = evaluate.GenerationEval(
+    gen_cfg = evaluation.GenerationEval(
         config.max_exact_match_items, config.exact_match_max_new_tokens, config.max_chrf_items, config.chrf_max_new_tokens,
         config.sample_generations, config.sample_max_new_tokens, config.generation_batch_size)
-    exact, open_generations, samples = evaluate.evaluate_generations(models, tok, eval_rows, device, gen_cfg, context.log.info)
-    chrf_scores = evaluate.chrf_table(open_generations)
+    exact, open_generations, samples = evaluation.evaluate_generations(models, tok, eval_rows, device, gen_cfg, context.log.info)
+    chrf_scores = evaluation.chrf_table(open_generations)
 
     curve_path = store.path("reports", "loss_curve.png")  # drawn by finetuned_checkpoint from the same history
-    report = evaluate.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
+    report = evaluation.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
     store.path("reports", "eval_report.md").write_text(report, encoding="utf-8")
     store.path("reports", "eval_report.html").write_text(
-        evaluate.render_html(report, f"Evaluation report: {lineage['base_model']}", {curve_path.name: str(curve_path)}),
+        evaluation.render_html(report, f"Evaluation report: {lineage['base_model']}", {curve_path.name: str(curve_path)}),
         encoding="utf-8")
     store.write_table("eval_report", metrics)
     if not exact.is_empty():
@@ -338,7 +339,7 @@ def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Pa
     ],
 )
 def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
-    from instr_assets.core import evaluate
+    from instr_assets.core.evaluate import evaluation
 
     store = data_store.store()
     manifest = _current_manifest(store)
@@ -363,11 +364,11 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     path = store.table_path("eval_report")
     exact = store.read_table("eval_exact_match") if has_exact else pl.DataFrame()
     open_generations = store.read_table("eval_open_ended")
-    chrf_scores = evaluate.chrf_table(open_generations)
+    chrf_scores = evaluation.chrf_table(open_generations)
     curve_path = store.path("reports", "loss_curve.png")
     images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
     report = report_path.read_text(encoding="utf-8")
-    head = evaluate.headline(metrics)
+    head = evaluation.headline(metrics)
     em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()} if not exact.is_empty() else {}
     chrf_md = {f"chrf_{r['model']}": round(r["chrf"], 2) for r in chrf_scores.filter(pl.col("split") == "all").iter_rows(named=True)}
     checks = [
@@ -380,7 +381,7 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     ]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(metrics, exact, open_generations)),
-        metadata={"report": dg.MetadataValue.md(evaluate.inline_images(report, images)),
+        metadata={"report": dg.MetadataValue.md(evaluation.inline_images(report, images)),
                   "report_path": dg.MetadataValue.path(str(report_path)),
                   "report_html_path": dg.MetadataValue.path(str(html_path)),
                   "loss_curve_path": dg.MetadataValue.path(str(curve_path)),

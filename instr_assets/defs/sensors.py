@@ -17,8 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from instr_assets.core.source_cache import changed_files, snapshot, snapshot_digest, watched_files
-from instr_assets.core.source_config import DEFAULT_SOURCES_FILE, SourceConfigError
+from instr_assets.core.ingest.source_cache import changed_files, snapshot, snapshot_digest, watched_files
+from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, SourceConfigError
 
 JOB_NAME = "instruction_pipeline"
 

@@ -11,8 +11,8 @@ from typing import Callable
 
 import polars as pl
 
-from .text import compose_user, render_plain
-from .unify import pair_id_of
+from ..text import compose_user, render_plain
+from ..ingest.unify import pair_id_of
 
 # Wrappers that ask the same thing in other words; {x} is the original instruction.
 PARAPHRASE_TEMPLATES = {

@@ -28,10 +28,10 @@ from .near_dedup import NearDupRules, clusters_from_signatures, minhash_signatur
 from .near_dedup import validate as validate_near_dup
 from .pii import ANY_HINT_PATTERN, find_pii, redact
 from .quality import DEFAULT_RULES, QualityRules, may_fire, quality_issue
-from .raw_sources import sha
-from .storage import run_sql
-from .text import compose_user, no_input_mask, normalize_series, render_plain
-from .unify import MESSAGE_DTYPE
+from ..ingest.raw_sources import sha
+from ..storage import run_sql
+from ..text import compose_user, no_input_mask, normalize_series, render_plain
+from ..ingest.unify import MESSAGE_DTYPE
 
 REJECT_SCHEMA = {
     "pair_id": pl.Utf8, "raw_id": pl.Utf8, "source": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-DEFAULT_BLOCKLIST = Path(__file__).resolve().parents[1] / "data" / "blocklist.txt"
+DEFAULT_BLOCKLIST = Path(__file__).resolve().parents[2] / "data" / "blocklist.txt"
 
 Issue = tuple[str, str]
 

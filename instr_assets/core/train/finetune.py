@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from . import modeling
-from .storage import new_folder
+from ..models import modeling
+from ..storage import new_folder
 from .train import TrainSettings, distributed, train
 
 

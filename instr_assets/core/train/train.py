@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .storage import new_folder
+from ..storage import new_folder
 from .tokenize_pack import IGNORE, collate
 
 

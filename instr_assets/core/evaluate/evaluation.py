@@ -13,10 +13,10 @@ from pathlib import Path
 
 import polars as pl
 
-from .tokenize_pack import collate
-from .text import markdown_table
-from .train import token_nll
-from .verifiable_tasks import exact_match
+from ..train.tokenize_pack import collate
+from ..text import markdown_table
+from ..train.train import token_nll
+from ..ingest.verifiable_tasks import exact_match
 
 METRIC_SCHEMA = {
     "model": pl.Utf8, "split": pl.Utf8, "facet": pl.Utf8, "value": pl.Utf8, "n_samples": pl.Int64,

@@ -21,9 +21,9 @@ import polars as pl
 
 from . import source_config as sc
 from .raw_sources import RAW_SCHEMA, read_source
-from .storage import new_file, sweep_stale_temps
+from ..storage import new_file, sweep_stale_temps
 from .unify import unify
-from .versioning import file_sha, frame_version, json_digest
+from ..versioning import file_sha, frame_version, json_digest
 
 
 # ------------------------------------------------------------------------------------------ file snapshots

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
-from .text import detect_lang
+from ..text import detect_lang
 
 # fastText labels for Chinese varieties; the data is judged as one language "zh".
 _ZH_LABELS = {"zh", "yue", "wuu", "gan", "lzh"}

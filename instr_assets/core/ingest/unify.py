@@ -6,8 +6,8 @@ import json
 import polars as pl
 
 from .raw_sources import sha
-from .storage import run_sql
-from .text import compose_user, detect_lang, render_plain
+from ..storage import run_sql
+from ..text import compose_user, detect_lang, render_plain
 
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
+PACKAGE_DATA = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_SOURCES_FILE = PACKAGE_DATA / "sources.yaml"
 
 

@@ -1,0 +1,1 @@
+"""The model runtime shared by stages: loading tokenizers and models."""

@@ -1,0 +1,1 @@
+"""Stage 4: domain, task and difficulty labels, balanced sampling and leak-free splits."""
