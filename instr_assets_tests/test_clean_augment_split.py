@@ -54,8 +54,8 @@ def test_real_inputs_do_not_fold(value):
 
 def test_normalize_text():
     assert normalize_text("&lt;无输入&gt;") == "<无输入>"
-    assert normalize_text("ＡＢＣ１２３！？") == "ABC123!?"          # full-width -> NFKC
-    assert normalize_text("ﬁne ①") == "fine 1"                       # ligature and circled digit -> NFKC
+    assert normalize_text("ＡＢＣ１２３！？") == "ABC123！？"         # full-width letters fold, CJK punctuation stays
+    assert normalize_text("ﬁne ①") == "fine ①"                       # ligature folds; circled digit keeps its meaning
     assert normalize_text("a\u200bb\u200dc\ufeffd") == "abcd"         # zero-width / BOM removed
     assert normalize_text("x\x00y\x07z\x1b\x7f") == "xyz"            # control characters removed
     assert normalize_text("line1\r\nline2\rline3") == "line1\nline2\nline3"
@@ -133,7 +133,7 @@ def test_clean_normalizes_kept_rows(hand):
     assert tr["input"] == ""
     assert tr["messages"] == [{"role": "user", "content": "Translate."}, {"role": "assistant", "content": "Done."}]
     assert tr["text"] == "Instruction: Translate.\nResponse: Done."
-    assert rows[ids[7]]["instruction"] == "ABC?"
+    assert rows[ids[7]]["instruction"] == "ABC？"
 
 
 def test_clean_keeps_first_in_source_order_regardless_of_input_order(hand):
@@ -230,9 +230,9 @@ def test_shared_alpaca_zh_whitespace_and_duplicates(shared_clean, data_dir):
     zh = _src(cleaned, "alpaca_zh")
     assert (zh["instruction"] == zh["instruction"].str.strip_chars()).all()
     assert (zh["response"] == zh["response"].str.strip_chars()).all()
-    # The padded instructions survive in stripped form (NFKC also turns full-width "，？：" into ",?:").
+    # The padded instructions survive in stripped form, their Chinese punctuation as written.
     assert len({normalize_text(t) for t in padded} & set(zh["instruction"])) == len(padded) == 43
-    assert "，" not in "".join(zh["instruction"]) and "。" in "".join(zh["instruction"])
+    assert "，" in "".join(zh["instruction"]) and "。" in "".join(zh["instruction"])
     assert not zh["instruction"].str.contains("\u3000|\u00a0|\u200b").any()
     r = _src(rejected, "alpaca_zh")
     # SOURCES.md: 8 duplicate instructions; each is also a duplicate of the whole record.

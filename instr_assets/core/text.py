@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 import math
 import re
+import sys
+import unicodedata
 from functools import lru_cache
 
 import polars as pl
@@ -44,14 +46,60 @@ _INNER_SPACES = r"(\S)(?:[ \t]{2,}|\t)"
 _TRAILING_SPACES = r"(?m)[ \t]+$"
 
 
+@lru_cache(maxsize=1)
+def _changed_by_nfkc() -> tuple[str, ...]:
+    """Every character that NFKC changes on its own (NFC changes a subset of them)."""
+    return tuple(chr(c) for c in range(sys.maxunicode + 1)
+                 if not 0xD800 <= c < 0xE000 and not unicodedata.is_normalized("NFKC", chr(c)))
+
+
+@lru_cache(maxsize=1)
+def compatibility_folds() -> dict[str, str]:
+    """The part of NFKC that normalization applies: character -> its compatibility form, for letters, marks,
+    decimal digits and spaces only.
+
+    Kept: full-width Latin letters and digits (Ａ１ -> A1), ligatures (ﬁ -> fi), styled letters (𝐀 -> A),
+    half-width katakana, and every no-break, en/em and ideographic space (-> " ").
+    Left as written: all punctuation and symbols, so Chinese full-width punctuation (，：；？！（）【】、…) and
+    ￥ stay, as do ™ ℃ ㎏ (units read the same either way, and text should look as its language writes it),
+    and numbers that are not plain digits (① ² ½ Ⅳ), which NFKC flattens into other numbers ("x²" -> "x2",
+    "①…②" -> "1…2"). Canonical equivalents are left to NFC, which runs after the folds.
+    """
+    folds = {}
+    for char in _changed_by_nfkc():
+        category = unicodedata.category(char)
+        if category[0] in "LMZ" or category == "Nd":
+            folded = unicodedata.normalize("NFKC", char)
+            if folded != unicodedata.normalize("NFC", char):
+                folds[char] = folded
+    return folds
+
+
+@lru_cache(maxsize=1)
+def _nfc_may_change() -> str:
+    """A regex class of the characters NFC may change or combine: marks (every character that composes with
+    the one before it, or is reordered, is one), Hangul vowel and final jamo, and the characters NFC replaces
+    on their own (CJK compatibility ideographs, a few precomposed letters). Text without them is NFC already."""
+    alone = "".join(c for c in _changed_by_nfkc() if unicodedata.normalize("NFC", c) != c)
+    return f"[\\p{{M}}\u1161-\u1175\u11a8-\u11c2{alone}]"
+
+
 def normalize_series(texts: pl.Series) -> pl.Series:
-    """NFKC, HTML entities decoded, control and zero-width characters removed, whitespace tidied; nulls become ""."""
+    """Compatibility folds (NFKC on letters, digits and spaces only; see `compatibility_folds`) then NFC, HTML
+    entities decoded, control and zero-width characters removed, whitespace tidied; nulls become ""."""
     texts = texts.cast(pl.Utf8).fill_null("")
     # Python only for the few cells that may hold an entity: polars has no HTML unescape.
     with_entity = texts.str.contains("&", literal=True).arg_true()
     if len(with_entity):
         texts = texts.scatter(with_entity, [html.unescape(t) for t in texts.gather(with_entity).to_list()])
-    return (texts.str.normalize("NFKC")  # also turns no-break and ideographic spaces into plain ones
+    # Folding character by character and composing after gives NFKC's result on the folded characters. NFC
+    # runs only where it may change something: it costs more than all the rest, and most text needs none.
+    folds = compatibility_folds()
+    texts = texts.str.replace_many(list(folds), list(folds.values()))
+    composable = texts.str.contains(_nfc_may_change()).arg_true()
+    if len(composable):
+        texts = texts.scatter(composable, texts.gather(composable).str.normalize("NFC"))
+    return (texts
             .str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n", literal=True)
             .str.replace_all(_CONTROL, "")
             .str.replace_all(_INNER_SPACES, "${1} ")

@@ -3,6 +3,7 @@ sequences whose samples cannot attend to each other."""
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -24,11 +25,49 @@ class TemplateError(ValueError):
     pass
 
 
+def _special_token_pattern(tokenizer) -> re.Pattern:
+    """Every special token string of `tokenizer`, longest first, as one pattern."""
+    specials = {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
+    return re.compile("|".join(re.escape(t) for t in sorted(specials, key=len, reverse=True)))
+
+
+def _template_pieces(tokenizer, messages: list[dict], full: str) -> list[tuple[str, bool]]:
+    """`full` cut into (text, is a special token of the template) pieces.
+
+    The template is rendered once more with a marker in place of each content; a special token string found
+    in that rendering is the template's own, one inside a content is text. The contents put back into the
+    rendering must give `full` again, which also catches a template that edits contents.
+    """
+    used = "".join(m["content"] for m in messages)
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in used)  # a private-use character
+    marked = tokenizer.apply_chat_template(
+        [{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)], tokenize=False)
+    content_at = re.compile(f"{mark}(\\d+){mark}")
+    pieces, at = [], 0
+    for match in _special_token_pattern(tokenizer).finditer(marked):
+        pieces.append((marked[at:match.start()], False))
+        pieces.append((match.group(), True))
+        at = match.end()
+    pieces.append((marked[at:], False))
+    pieces = [(text if special else content_at.sub(lambda found: messages[int(found[1])]["content"], text), special)
+              for text, special in pieces if text]
+    if "".join(text for text, _ in pieces) != full:
+        raise TemplateError("the chat template changes message contents; cannot keep them apart from its special tokens")
+    return pieces
+
+
 def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     """Token ids and labels, with labels only on assistant turns (content and end-of-turn token).
 
     Assistant spans are found by rendering the conversation prefix by prefix: the text a turn adds after its
     generation prompt is what the model must learn to produce.
+
+    Only the template's own special tokens become special ids: a special token string inside a message
+    ("<|im_end|>" quoted in an answer about chat formats) is tokenized as the text it is, so data can never
+    end a turn or open a new one. The text between the template's special tokens is tokenized apart, exactly
+    as the tokenizer itself cuts a text at its special tokens before anything else (for special tokens that do
+    not strip the spaces beside them, as none of SmolLM2's do), so clean conversations get the same ids as
+    before.
     """
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     spans = []
@@ -40,12 +79,20 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
         if not (full.startswith(before) and full.startswith(through) and through.startswith(before)):
             raise TemplateError("the chat template does not render conversations prefix by prefix; cannot locate assistant turns")
         spans.append((len(before), len(through.rstrip("\n"))))
-    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    ids = enc["input_ids"]
-    labels = [
-        tok if any(s <= start < e for s, e in spans) else IGNORE
-        for tok, (start, _end) in zip(ids, enc["offset_mapping"])
-    ]
+    pieces = _template_pieces(tokenizer, messages, full)
+    texts = [text for text, special in pieces if not special]
+    enc = tokenizer(texts, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+    texts_ids, texts_offsets = iter(enc["input_ids"]), iter(enc["offset_mapping"])
+    ids, starts, at = [], [], 0
+    for text, special in pieces:
+        if special:
+            ids.append(tokenizer.convert_tokens_to_ids(text))
+            starts.append(at)
+        else:
+            ids += next(texts_ids)
+            starts += [at + start for start, _end in next(texts_offsets)]
+        at += len(text)
+    labels = [tok if any(s <= start < e for s, e in spans) else IGNORE for tok, start in zip(ids, starts)]
     return ids, labels
 
 
