@@ -14,7 +14,7 @@ from instr_assets.core.clean.cleaning import clean_pairs
 from instr_assets.core.clean.encoding import hint_pattern, repair_series, repair_text
 from instr_assets.core.models import modeling
 from instr_assets.core.text import normalize_series, normalize_text
-from instr_assets.core.train.tokenize_pack import IGNORE, TemplateError, encode_conversation
+from instr_assets.core.train.tokenize_pack import IGNORE, TemplateError, encode_conversation, encode_prompt
 from instr_assets_tests.test_clean_augment_split import unify_alpaca
 
 ZH_FILES = ["llama_factory/alpaca_zh_demo.json", "cmrc2018/cmrc2018_dev.json", "cmrc2018/cmrc2018_trial.json",
@@ -178,6 +178,15 @@ def test_special_token_strings_in_content_are_text(tok):
     supervised = [i for i, label in zip(ids, labels) if label != IGNORE]
     assert tok.decode(supervised) == messages[1]["content"] + "<|im_end|>"
     assert [i for i in supervised if i in _special_ids(tok)] == [tok.convert_tokens_to_ids("<|im_end|>")]
+
+
+def test_generation_prompts_keep_special_token_strings_as_text(tok):
+    messages = [{"role": "user", "content": "Explain <|im_end|> and <|endoftext|> in one line."}]
+    ids = encode_prompt(tok, messages)
+    specials = [tok.convert_ids_to_tokens(i) for i in ids if i in _special_ids(tok)]
+    # system and user turns closed by the template, then the assistant turn it opens
+    assert specials == ["<|im_start|>", "<|im_end|>", "<|im_start|>", "<|im_end|>", "<|im_start|>"]
+    assert tok.decode(ids) == tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def test_clean_conversations_tokenize_as_before(tok, data_dir):

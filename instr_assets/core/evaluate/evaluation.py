@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..train.tokenize_pack import collate
+from ..train.tokenize_pack import collate, encode_prompt
 from ..text import markdown_table
 from ..train.train import token_nll
 from ..ingest.verifiable_tasks import exact_match
@@ -67,9 +67,8 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
     tokenizer.padding_side = "left"
     outs = []
     for i in range(0, len(conversations), batch_size):
-        prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                   for c in conversations[i:i + batch_size]]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        prompts = [{"input_ids": encode_prompt(tokenizer, c)} for c in conversations[i:i + batch_size]]
+        enc = tokenizer.pad(prompts, return_tensors="pt", padding=True).to(device)
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)

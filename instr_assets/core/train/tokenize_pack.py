@@ -31,7 +31,8 @@ def _special_token_pattern(tokenizer) -> re.Pattern:
     return re.compile("|".join(re.escape(t) for t in sorted(specials, key=len, reverse=True)))
 
 
-def _template_pieces(tokenizer, messages: list[dict], full: str) -> list[tuple[str, bool]]:
+def _template_pieces(tokenizer, messages: list[dict], full: str,
+                     add_generation_prompt: bool = False) -> list[tuple[str, bool]]:
     """`full` cut into (text, is a special token of the template) pieces.
 
     The template is rendered once more with a marker in place of each content; a special token string found
@@ -41,7 +42,8 @@ def _template_pieces(tokenizer, messages: list[dict], full: str) -> list[tuple[s
     used = "".join(m["content"] for m in messages)
     mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in used)  # a private-use character
     marked = tokenizer.apply_chat_template(
-        [{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)], tokenize=False)
+        [{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)], tokenize=False,
+        add_generation_prompt=add_generation_prompt)
     content_at = re.compile(f"{mark}(\\d+){mark}")
     pieces, at = [], 0
     for match in _special_token_pattern(tokenizer).finditer(marked):
@@ -79,7 +81,21 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
         if not (full.startswith(before) and full.startswith(through) and through.startswith(before)):
             raise TemplateError("the chat template does not render conversations prefix by prefix; cannot locate assistant turns")
         spans.append((len(before), len(through.rstrip("\n"))))
-    pieces = _template_pieces(tokenizer, messages, full)
+    ids, starts = _encode_pieces(tokenizer, _template_pieces(tokenizer, messages, full))
+    labels = [tok if any(s <= start < e for s, e in spans) else IGNORE for tok, start in zip(ids, starts)]
+    return ids, labels
+
+
+def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of the generation prompt for `messages`, contents kept apart from special tokens as in
+    `encode_conversation`, so an evaluation prompt quoting "<|im_end|>" cannot end its own turn."""
+    full = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return _encode_pieces(tokenizer, _template_pieces(tokenizer, messages, full, add_generation_prompt=True))[0]
+
+
+def _encode_pieces(tokenizer, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[int]]:
+    """(ids, character offset of each id) of template pieces: special pieces as their one id, the text between
+    them tokenized with special token strings read as text."""
     texts = [text for text, special in pieces if not special]
     enc = tokenizer(texts, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
     texts_ids, texts_offsets = iter(enc["input_ids"]), iter(enc["offset_mapping"])
@@ -92,8 +108,7 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
             ids += next(texts_ids)
             starts += [at + start for start, _end in next(texts_offsets)]
         at += len(text)
-    labels = [tok if any(s <= start < e for s, e in spans) else IGNORE for tok, start in zip(ids, starts)]
-    return ids, labels
+    return ids, starts
 
 
 @dataclass(frozen=True)
