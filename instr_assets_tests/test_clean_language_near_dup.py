@@ -1,5 +1,7 @@
 """Cleaning beyond the single-row filters: offline language ID, near-duplicate clusters, chunked/parallel
 execution, and cluster-aware splits. English and Chinese cases side by side."""
+import json
+
 import polars as pl
 import pytest
 
@@ -10,7 +12,7 @@ from instr_assets.core.stratify.split import SplitRules, stratify_and_split
 from instr_assets.core.augment.augmentation import augment_pairs, AugmentRules
 from instr_assets.defs.assets import _per_source_accounting
 
-from test_clean_augment_split import unify_alpaca
+from test_clean_augment_split import unify_alpaca, unify_yaml
 
 # ---------------------------------------------------------------- language ID
 
@@ -26,7 +28,7 @@ from test_clean_augment_split import unify_alpaca
     ("¿Dónde está la biblioteca? Está en el centro de la ciudad.", "es"),
     ("Переведите это предложение на английский язык.", "ru"),
     ("日本の首都はどこですか。東京です。", "ja"),
-    ("print(sum([1, 2, 3]))", "en"),                                     # code: unsure fastText, script guess stands
+    ("print(sum([1, 2, 3]))", "und"),                                    # code is no natural language (issue 9)
     ("2 + 2 = 4", "und"),                                                # no letters to judge by
 ])
 def test_identify(text, lang):
@@ -78,7 +80,7 @@ def near(tmp_path_factory):
     return unified, ids
 
 
-def test_near_duplicates_keep_longest_response_and_point_to_it(near):
+def test_near_duplicates_keep_the_preferred_copy_and_point_to_it(near):
     unified, ids = near
     cleaned, rejected = clean_pairs(unified)
     got = {r["pair_id"]: (r["reason"], r["kept_pair_id"]) for r in rejected.iter_rows(named=True)}
@@ -87,7 +89,82 @@ def test_near_duplicates_keep_longest_response_and_point_to_it(near):
                    ids[4]: ("near_duplicate", ids[3]), ids[6]: ("exact_duplicate", ids[2])}
     assert set(cleaned["pair_id"]) == {ids[2], ids[3], ids[5]}
     detail = rejected.filter(pl.col("pair_id") == ids[4])["detail"][0]
-    assert ids[3] in detail and "Jaccard" in detail
+    # Both complete and cased: the longer copy (3, which kept 几乎所有的 in full) wins, 3 characters longer.
+    assert detail == (f"near-duplicate of pair {ids[3]}: every message a copy (0 character edits beyond a "
+                      f"length difference of 3); kept the other as longer")
+
+
+def _sharegpt(tmp_path, conversations: list[list[str]]):
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps([{"conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": v}
+                                                   for i, v in enumerate(c)]} for c in conversations],
+                               ensure_ascii=False), encoding="utf-8")
+    y = tmp_path / "chat.yaml"
+    y.write_text(f"sources:\n  - {{name: chat, format: sharegpt, path: '{path}'}}\n", encoding="utf-8")
+    _, unified, _ = unify_yaml(y)
+    return unified, {int(loc.strip("[]")): pid for loc, pid in unified.select("locator", "pair_id").iter_rows()}
+
+
+def test_a_conversation_that_is_a_prefix_of_a_longer_one_goes_and_branches_stay(tmp_path):
+    ask, answer = "How do I boil an egg?", "Put it in boiling water for eight minutes, then cool it in cold water."
+    follow = "And a soft one?"
+    unified, ids = _sharegpt(tmp_path, [
+        [ask, answer],                                                     # 0: prefix of 1 and 2
+        [ask, answer, follow, "Six minutes gives a runny yolk and a set white."],           # 1
+        [ask, answer, follow, "Soft eggs are not safe for everyone; ask your doctor first."],  # 2: other branch
+        [ask.upper(), answer, follow, "Six minutes gives a runny yolk and a set white."],   # 3: 1 shouted
+        [ask, answer, follow, "Six minutes gives a runny yolk and a set white.", "Thanks!",
+         "You are welcome, enjoy your breakfast."],                         # 4: 1 goes on
+    ])
+    cleaned, rejected = clean_pairs(unified)
+    got = {r["pair_id"]: (r["reason"], r["kept_pair_id"]) for r in rejected.iter_rows(named=True)}
+    # 1 is a prefix of 4, and 0 a prefix of all: both point at the longest conversation that continues them.
+    # 3 equals 1 once case is folded, and the cased copy is the better one; it then follows 1 to 4.
+    assert got == {ids[0]: ("near_duplicate", ids[4]), ids[1]: ("near_duplicate", ids[4]),
+                   ids[3]: ("exact_duplicate", ids[4])}
+    assert set(cleaned["pair_id"]) == {ids[2], ids[4]}
+    detail = rejected.filter(pl.col("pair_id") == ids[1])["detail"][0]
+    assert detail == f"its 4 messages are the first of pair {ids[4]}'s 6: a shorter copy of that conversation"
+
+
+def test_the_kept_copy_is_complete_and_cased_before_longer_or_earlier(tmp_path):
+    full = ("Water boils at 100 degrees Celsius at sea level. At higher altitudes the air pressure is lower, "
+            "so it boils at a lower temperature.")
+    unified = unify_alpaca(tmp_path, [
+        {"instruction": "At what temperature does water boil?", "input": "",
+         "output": full + " On Mount Everest it boils at about"},                     # 0: longer, cut off
+        {"instruction": "At what temperature does water boil?", "input": "", "output": full},  # 1: complete
+        {"instruction": "why is the sky blue?", "input": "",
+         "output": "the sky is blue because air scatters blue light more than red light."},   # 2: lower-cased
+        {"instruction": "Why is the sky blue?", "input": "",
+         "output": "The sky is blue because air scatters blue light more than red light."},   # 3: cased
+    ])
+    ids = {int(loc.strip("[]")): pid for loc, pid in unified.select("locator", "pair_id").iter_rows()}
+    cleaned, rejected = clean_pairs(unified)
+    detail = {r["pair_id"]: r["detail"] for r in rejected.iter_rows(named=True)}
+    assert set(cleaned["pair_id"]) == {ids[1], ids[3]}
+    assert detail[ids[0]].endswith("kept the other as a complete ending")
+    assert detail[ids[2]] == (f"same normalized text (case and whitespace folded) as pair {ids[3]} (hand); "
+                              f"kept the other as not lower-cased")
+    # Without folding, the lower-cased copy is no exact duplicate, but still a near one.
+    _, rejected = clean_pairs(unified, CleanRules(exact_dup_fold=False))
+    got = {r["pair_id"]: (r["reason"], r["kept_pair_id"]) for r in rejected.iter_rows(named=True)}
+    assert got[ids[2]] == ("near_duplicate", ids[3])
+
+
+def test_templates_with_other_numbers_or_names_are_not_near_duplicates(tmp_path):
+    records = [{"instruction": f"What is {a} + 7?", "input": "", "output": f"{a} + 7 = {a + 7}."} for a in (12, 13)]
+    records += [{"instruction": f"Write a two-line poem about {city}.", "input": "",
+                 "output": "A river of light runs through the old town,\nand every bridge remembers a song."}
+                for city in ("Paris", "Rome")]
+    records += [{"instruction": "What is 12 + 7?", "input": "", "output": "12 + 7 = 19."},        # typo-free twin
+                {"instruction": "Write a two-line poem about Pairs.", "input": "",                # typo in the name
+                 "output": "A river of light runs through the old town,\nand every bridge remembers a song."}]
+    unified = unify_alpaca(tmp_path, records)
+    ids = {int(loc.strip("[]")): pid for loc, pid in unified.select("locator", "pair_id").iter_rows()}
+    cleaned, rejected = clean_pairs(unified)
+    got = {r["pair_id"]: (r["reason"], r["kept_pair_id"]) for r in rejected.iter_rows(named=True)}
+    assert got == {ids[4]: ("exact_duplicate", ids[0]), ids[5]: ("near_duplicate", ids[2])}
 
 
 def test_same_prompt_different_answer_is_not_a_near_duplicate(near):

@@ -6,12 +6,14 @@ import random
 import numpy as np
 import pytest
 
-from instr_assets.core.clean import near_dedup
+from instr_assets.core.clean import dup_verify, near_dedup
+from instr_assets.core.clean.dup_verify import VerifyRules, conversation_edits, star_clusters, text_edits
 from instr_assets.core.clean.near_dedup import (
-    NearDupRules, lsh_params, minhash_signatures, near_duplicate_clusters, validate,
+    NearDupRules, candidate_pairs, lsh_params, minhash_signatures, near_duplicate_clusters, validate,
 )
 
-RULES = NearDupRules()
+# The engine as a stand-alone clusterer, at the Jaccard threshold and n-gram its estimates are tested for.
+RULES = NearDupRules(threshold=0.8, ngram=5)
 WORDS = (
     "the of and to in is was for on that with as by at from this be are or an it not which have has but had "
     "they you were their one all we can her there been if more when will would who so no out up into do any "
@@ -104,7 +106,7 @@ def test_chains_join_and_report_similarity_to_the_representative():
     a = english(rng, 400)
     b = edit_chars(rng, a, 6)
     c = edit_chars(rng, b, 6)
-    rules = NearDupRules(threshold=0.85, num_perm=256)
+    rules = NearDupRules(threshold=0.85, num_perm=256, ngram=5)
     # a~b and b~c pass the threshold, a~c alone does not: single linkage still puts c with a.
     assert jaccard(a, b) > 0.85 and jaccard(b, c) > 0.85 and jaccard(a, c) < 0.8
     cluster, similarity = near_duplicate_clusters([a, b, c], rules)
@@ -119,7 +121,7 @@ def test_estimates_track_exact_jaccard():
     # shingles than bins its standard deviation is at most sqrt(J(1-J)/K), as for K-permutation MinHash.
     # Each pair must fall within 4 sd (two-sided normal tail 6e-5) and the RMSE within 1.25x the theory.
     rng = random.Random(5)
-    rules = NearDupRules(num_perm=256)
+    rules = NearDupRules(num_perm=256, ngram=5)
     pairs = []
     for i in range(24):
         base = (english if i % 2 else chinese)(rng, rng.randrange(600, 1500))
@@ -190,8 +192,8 @@ def test_signatures_are_deterministic_per_seed():
     texts = [english(rng, 400), chinese(rng, 400)]
     a = minhash_signatures(texts, RULES)
     assert a.dtype == np.uint32 and a.shape == (2, 128)
-    assert (a == minhash_signatures(list(texts), NearDupRules())).all()
-    other = minhash_signatures(texts, NearDupRules(seed=2))
+    assert (a == minhash_signatures(list(texts), RULES)).all()
+    other = minhash_signatures(texts, NearDupRules(threshold=0.8, ngram=5, seed=2))
     assert (a != other).mean() > 0.9
 
 
@@ -239,7 +241,7 @@ def test_lsh_params_defaults_and_partial_choices():
 @pytest.mark.parametrize("field,value", [
     ("threshold", 0), ("threshold", 1.5), ("threshold", "0.8"), ("num_perm", 0), ("num_perm", 2.5),
     ("num_perm", 10_000), ("bands", 0), ("bands", 200), ("rows", -1), ("rows", True), ("ngram", 0),
-    ("seed", -1),
+    ("seed", -1), ("shared_threshold", 0), ("shared_threshold", 2),
 ])
 def test_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^near_dup\.{field}: "):
@@ -252,3 +254,109 @@ def test_bands_times_rows_must_fit_in_num_perm():
     with pytest.raises(ValueError, match=r"^near_dup\.bands: .*16 \* 9 = 144 exceeds near_dup\.num_perm = 128"):
         validate(NearDupRules(bands=16, rows=9))
     validate(NearDupRules(bands=16, rows=8))
+
+
+# ---------------------------------------------------------------- candidates and the precise check
+
+def test_candidates_include_5pct_edits_and_shared_prompts_but_not_unrelated_texts():
+    rng = random.Random(11)
+    rules = NearDupRules()
+    base = english(rng, 600)
+    prompt, answer = english(rng, 40), english(rng, 120)
+    texts = [base, edit_chars(rng, base, 30), english(rng, 600), english(rng, 600),
+             prompt + "\n" + answer, prompt + "\n" + answer + " " + english(rng, 400)]
+    sig = minhash_signatures(texts, rules)
+    a, b = candidate_pairs(sig, rules)
+    assert (0, 1) in set(zip(a.tolist(), b.tolist())) and (2, 3) not in set(zip(a.tolist(), b.tolist()))
+    # The answer that grew by a longer sentence than it had falls below the LSH threshold; a shared prompt
+    # (its key) still makes the pair a candidate, above the lower shared_threshold.
+    assert (sig[4] == sig[5]).mean() < rules.threshold
+    shared = np.array([1, 2, 3, 4, 5, 5], dtype=np.uint64)
+    a, b = candidate_pairs(sig, rules, [shared])
+    assert (4, 5) in set(zip(a.tolist(), b.tolist()))
+    assert all(x < y for x, y in zip(a.tolist(), b.tolist())) and len(set(zip(a.tolist(), b.tolist()))) == a.size
+
+
+RV = VerifyRules()
+LONG_EN = ("Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide to make "
+           "glucose and oxygen. It takes place mainly in the chloroplasts of leaf cells, where chlorophyll "
+           "absorbs light. The oxygen it releases is what most living things breathe.")
+LONG_ZH = ("光合作用是绿色植物利用阳光、水和二氧化碳制造葡萄糖和氧气的过程，主要发生在叶片细胞的叶绿体中。"
+           "这个过程为地球上几乎所有的生命提供了能量。")
+
+
+@pytest.mark.parametrize("a,b", [
+    (LONG_EN, edit_chars(random.Random(1), LONG_EN, 11)),                      # 5% edits
+    (LONG_ZH, edit_chars(random.Random(2), LONG_ZH, 3)),                       # 5% edits, Chinese
+    (LONG_EN, LONG_EN.lower()),                                                # lower-cased copy
+    (LONG_EN, LONG_EN.replace(" It takes place mainly in the chloroplasts of leaf cells, where chlorophyll "
+                              "absorbs light.", "")),                           # a sentence removed
+    (LONG_ZH, LONG_ZH + "植物因此被称为生产者。"),                                 # a sentence added
+    ("Name three primary colours.", "Name three primary colours!"),           # one typo, 27 characters
+    ("Name three primray colours.", "Name three primary colours."),           # a transposition is one edit
+    ("给出形容词“清晰”的同义词。", "给出形容词“清晰”的近义词。"),  # one typo, 14 characters
+    ("给出形容词“清晰”的同义词。", '给出形容词"清晰”的同义词,'),  # ASCII twins typed by a switched IME
+    ("介绍一下北京的历史和文化，北京是中国的首都。", "介绍一下京北的历史和文化，北京是中国的首都。"),  # two swapped
+    ("Write a poem about Paris.", "Write a poem about Pairs."),                # a typo inside a name
+])
+def test_copies_pass(a, b):
+    assert text_edits(a, b, RV) is not None
+    assert text_edits(b, a, RV) is not None
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is 12 + 7?", "What is 13 + 7?"),                                    # numbers differ
+    (LONG_EN + " It was first described in 1779.", LONG_EN + " It was first described in 1771."),
+    ("Write a poem about Paris.", "Write a poem about Rome."),                 # named values differ
+    ("Write a short poem about Paris in the spring, with rhymes, for a school reader.",
+     "Write a short poem about Tokyo in the spring, with rhymes, for a school reader."),
+    ('Translate "good morning" into French.', 'Translate "good evening" into French.'),
+    ("给出形容词“清晰”的同义词。", "给出形容词“广播”的同义词。"),  # a quoted value differs
+    ("介绍一下北京的历史和文化，北京是中国的首都。", "介绍一下上海的历史和文化，上海是中国的首都。"),  # a city
+    ("介绍一下北京的历史和文化，北京是中国的首都。", "介绍一下哈尔滨的历史和文化，哈尔滨是中国的首都。"),
+    ("Yes.", "No."), ("是", "否"),                                              # short answers: no typo budget
+    (LONG_EN, "Plants make food from light."),                                 # another answer
+    (LONG_EN, LONG_EN[:40]),                                                   # less than a fifth of it
+])
+def test_other_values_and_answers_fail(a, b):
+    assert text_edits(a, b, RV) is None
+    assert text_edits(b, a, RV) is None
+
+
+def test_conversations_match_message_by_message():
+    one = [("user", "How do I boil an egg?"), ("assistant", "Put it in boiling water for eight minutes.")]
+    typo = [("user", "How do I boil an egg?"), ("assistant", "Put it in boileng water for eight minutes.")]
+    assert conversation_edits(one, typo, RV) == 1
+    # Shared turns with another final answer, or a different shape, are not copies.
+    branch = one + [("user", "And a soft one?"), ("assistant", "Six minutes gives a runny yolk.")]
+    other = one + [("user", "And a soft one?"), ("assistant", "Soft eggs are not safe for everyone.")]
+    assert conversation_edits(branch, other, RV) is None
+    assert conversation_edits(one, branch, RV) is None
+    assert conversation_edits([("system", "Be brief.")] + one, [("user", "Be brief.")] + one, RV) is None
+
+
+def test_star_clusters_do_not_chain():
+    # 0~1 and 1~2 verify, 0~2 does not: 2 stays, since it is no copy of its representative 0.
+    a = english(random.Random(4), 300)
+    letters = [i for i, ch in enumerate(a) if ch != " "]
+
+    def substitute(text: str, positions: list[int]) -> str:
+        return "".join("q" if i in positions else ch for i, ch in enumerate(text))
+    # 20 substitutions each, in different halves: a~b and b~c are 20 edits apart (within 300 characters'
+    # budget of 26), a~c 40.
+    b = substitute(a, letters[:100:5])
+    c = substitute(b, letters[-100::5])
+    convs = [[("user", "q"), ("assistant", t)] for t in (a, b, c)]
+    assert conversation_edits(convs[0], convs[1], RV) is not None
+    assert conversation_edits(convs[1], convs[2], RV) is not None
+    assert conversation_edits(convs[0], convs[2], RV) is None
+    first, second = np.array([0, 0, 1]), np.array([1, 2, 2])
+    rep, edits = star_clusters(3, first, second, convs.__getitem__, RV)
+    assert rep.tolist() == [0, 0, 2] and edits[1] > 0 and edits[2] == 0
+
+
+@pytest.mark.parametrize("field,value", [("max_edit_ratio", -0.1), ("max_edit_ratio", 2), ("min_length_ratio", "x"),
+                                         ("min_typo_chars", -1), ("min_typo_chars", 1.5)])
+def test_verify_validation_names_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"^near_dup_verify\.{field}: "):
+        dup_verify.validate(VerifyRules(**{field: value}))

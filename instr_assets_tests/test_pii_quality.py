@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from instr_assets.core.clean.pii import PII_KINDS, PiiMatch, find_pii, redact
+from instr_assets.core.clean.pii import PII_KINDS, PiiMatch, PiiRules, find_pii, redact
 from instr_assets.core.clean.quality import (DEFAULT_BLOCKLIST, QualityRules, blocklist, echoes_instruction,
                                        length_bounds, load_blocklist, quality_issue, refusal, repetition,
                                        special_char_ratio, template_slots, truncated)
@@ -73,9 +73,13 @@ def test_email_in_chinese_text_and_lookalikes():
 
 
 def test_ip_addresses():
-    assert kinds("服务器地址为192.168.1.10，端口22。") == [("IPV4", "192.168.1.10")]
-    assert kinds("ping 2001:db8::8a2e:370:7334 now") == [("IPV6", "2001:db8::8a2e:370:7334")]
-    assert kinds("mapped ::ffff:10.0.0.1") == [("IPV6", "::ffff:10.0.0.1")]
+    # Public addresses only by default (issue 9: private and documentation addresses are not personal; the
+    # first three cases used 192.168.1.10, 2001:db8::… and ::ffff:10.0.0.1 before).
+    assert kinds("服务器地址为61.135.169.121，端口22。") == [("IPV4", "61.135.169.121")]
+    assert kinds("ping 2400:3200::8a2e:370:7334 now") == [("IPV6", "2400:3200::8a2e:370:7334")]
+    assert kinds("mapped ::ffff:61.135.169.121") == [("IPV6", "::ffff:61.135.169.121")]
+    private = PiiRules(ip_classes=frozenset({"public", "private"}))
+    assert [m.text for m in find_pii("服务器地址为192.168.1.10，端口22。", rules=private)] == ["192.168.1.10"]
     # Out-of-range octets, version strings (decided: a fifth dotted part means a version, never an IP),
     # leading zeros, times, MACs, hex words and slices are not addresses.
     for text in ("999.1.1.1", "version 1.2.3.4.5", "release 01.02.03.04", "会议12:30开始", "at 12:30:45",
@@ -100,7 +104,7 @@ def test_secrets_and_url_credentials():
 
 
 def test_overlaps_kinds_and_redaction():
-    text = "Write to ann@example.org or call +1 (415) 555-0132; server 10.0.0.1."
+    text = "Write to ann@example.org or call +1 (415) 555-0132; server 93.184.216.34."
     found = find_pii(text)
     assert [m.kind for m in found] == ["EMAIL", "PHONE", "IPV4"]
     assert all(a.end <= b.start for a, b in zip(found, found[1:]))
@@ -210,7 +214,10 @@ def test_refusal():
     # In a long answer the phrase only counts at the start.
     long_tail = EN_PARAGRAPH * 2 + " As an AI, I hope this helps."
     assert refusal(long_tail) is None
-    assert refusal("As an AI language model, I have no preferences. " + EN_PARAGRAPH * 2)[0] == "refusal"
+    # A disclaimer that goes on to answer is an answer; only the stricter policy rejects it.
+    disclaimer_then_answer = "As an AI language model, I have no preferences. " + EN_PARAGRAPH * 2
+    assert refusal(disclaimer_then_answer) is None
+    assert refusal(disclaimer_then_answer, QualityRules(refusal_policy="any_disclaimer"))[0] == "refusal"
     for text in ("I cannot stress enough how important sleep is.",
                  "The film asks what it means to live as an artificial mind.",
                  "有人可能认为你作为一个人工智能助手帮助不够。",
@@ -235,17 +242,17 @@ def test_template_slots():
 
 def test_truncated():
     cut_en = EN_PARAGRAPH + " In short, the process is one of the most important reactions for the"
-    assert truncated(cut_en, "en")[0] == "truncated"
-    assert truncated(EN_PARAGRAPH + " It keeps going...", "en") == ("truncated", "ends with an ellipsis")
-    assert truncated("```python\nprint(1)\n", "en") == ("truncated", "unclosed code fence")
-    assert truncated(ZH_PARAGRAPH * 3 + "在2016年，他带领阿根廷获得了美洲杯亚军，并在202", "zh")[0] == "truncated"
-    assert truncated(ZH_PARAGRAPH * 3 + "此后又有很多发现……", "zh")[0] == "truncated"
+    assert truncated(cut_en)[0] == "truncated"
+    assert truncated(EN_PARAGRAPH + " It keeps going...")[1].startswith("ends with an ellipsis")
+    assert truncated("```python\nprint(1)\n") == ("truncated", "unclosed code fence")
+    assert truncated(ZH_PARAGRAPH * 3 + "在2016年，他带领阿根廷获得了美洲杯亚军，并在202")[0] == "truncated"
+    assert truncated(ZH_PARAGRAPH * 3 + "此后又有很多发现……")[0] == "truncated"
     # Short answers, finished prose, and lists/sign-offs that end without punctuation are fine.
     for text, lang in (("42", "en"), ("Paris", "en"), ("北京", "zh"), (EN_PARAGRAPH, "en"), (ZH_PARAGRAPH * 3, "zh"),
                        (EN_PARAGRAPH + "\n1. Sunlight\n2. Water\n3. Carbon dioxide", "en"),
                        (EN_PARAGRAPH + "\n\nBest regards,\nAnna Smith", "en"),
                        (ZH_PARAGRAPH * 3 + "\n1、细胞理论\n2、日心说", "zh"), (PYTHON_ANSWER, "en")):
-        assert truncated(text, lang) is None, text
+        assert truncated(text) is None, text
 
 
 def test_blocklist(tmp_path):

@@ -1,5 +1,7 @@
--- Exact duplicates on normalized text: rank copies of one conversation; rank 1 is kept.
--- The tie-break (source, file, line, locator) makes the kept copy deterministic.
+-- Exact duplicates on the dedup key (normalized conversation, folded for case and whitespace by default):
+-- rank copies of one conversation; rank 1 is kept. The kept copy is the best by the stated preference
+-- (cleaning._PREFERENCE: complete ending, not lower-cased, less noise, longer), then the first in source
+-- order (source, file, line, locator), which also makes it deterministic.
 SELECT
     p.*,
     row_number() OVER w AS dup_rank,
@@ -8,7 +10,8 @@ SELECT
 FROM pairs AS p
 WINDOW w AS (
     PARTITION BY p.norm_hash
-    ORDER BY p.source, p.file, p.line NULLS LAST, p.locator
+    ORDER BY p.q_complete DESC, p.q_cased DESC, p.q_noise, p.chars DESC,
+             p.source, p.file, p.line NULLS LAST, p.locator
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
 )
 ORDER BY p.source, p.file, p.line NULLS LAST, p.locator

@@ -4,23 +4,22 @@ metadata, and blocking Great Expectations checks that stop downstream assets whe
 import json
 import time
 from pathlib import Path
-from typing import Literal, Optional
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from instr_assets.core.augment import augmentation
-from instr_assets.core.clean import cleaning, near_dedup, quality
+from instr_assets.core.clean import cleaning
 from instr_assets.core.stratify import split
 from instr_assets.core.ingest.source_cache import SourceCache, snapshot, snapshot_digest, watched_files
-from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, load_sources
+from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, evaluation_sources, load_sources
 from instr_assets.core.storage import run_sql
+from instr_assets.core.text import markdown_table
 from instr_assets.core.versioning import frame_version, stage_code_version
 
+from .clean_config import CleanConfig
 from .gx_bridge import Expect, check_result
-from instr_assets.core.text import markdown_table
-
 from .metadata import counts, failing_rows, image, table_metadata
 from .resources import DataStoreResource
 
@@ -146,51 +145,6 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
 
 
 # -------------------------------------------------------------------------------------------- cleaned_pairs
-class CleanConfig(dg.Config):
-    max_prompt_chars: int = Field(default=8000, ge=1)
-    min_chars_zh: int = Field(default=1, ge=0, description="response length bounds for Chinese, in non-space characters")
-    max_chars_zh: int = Field(default=4000, ge=1)
-    min_words: int = Field(default=1, ge=0, description="response length bounds for English and other languages, in words")
-    max_words: int = Field(default=3000, ge=1)
-    max_repetition: float = Field(default=0.5, gt=0, le=1, description="share of repeated n-grams above which a response is rejected")
-    max_special_ratio: float = Field(default=0.3, gt=0, le=1)
-    disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
-    pii_action: Literal["redact", "drop", "off"] = Field(default="redact", description="redact PII with typed placeholders, drop the pair, or leave it")
-    blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
-    languages: list[str] = Field(default=["en", "zh"], description="languages kept (fastText codes such as en, zh, fr); empty keeps all")
-    min_lang_confidence: float = Field(default=0.5, ge=0, le=1, description="below this fastText probability the script guess stands")
-    near_dup_action: Literal["drop", "keep", "off"] = Field(
-        default="drop", description="drop all but the best pair of each near-duplicate cluster, keep them all (tagged "
-                                    "with cluster_id, kept in one split), or skip near-duplicate clustering")
-    near_dup_threshold: float = Field(default=0.8, gt=0, le=1, description="estimated Jaccard of character n-grams")
-    near_dup_num_perm: int = Field(default=128, ge=8, description="MinHash permutations")
-    near_dup_bands: Optional[int] = Field(default=None, ge=1, description="LSH bands; unset = chosen from the threshold")
-    near_dup_rows: Optional[int] = Field(default=None, ge=1, description="rows per LSH band; unset = chosen from the threshold")
-    near_dup_ngram: int = Field(default=5, ge=1, description="character n-gram length")
-    workers: int = Field(default=0, ge=0, description="processes for the per-row cleaning operators; 0 = one per CPU")
-
-    def rules(self) -> cleaning.CleanRules:
-        unknown = set(self.disabled_filters) - set(quality.FILTERS)
-        if unknown:
-            raise dg.Failure(description=f"config field 'disabled_filters': unknown {sorted(unknown)}; known are {list(quality.FILTERS)}")
-        if self.blocklist_file and not Path(self.blocklist_file).exists():
-            raise dg.Failure(description=f"config field 'blocklist_file': {self.blocklist_file} does not exist")
-        q = quality.QualityRules(
-            min_chars_zh=self.min_chars_zh, max_chars_zh=self.max_chars_zh, min_words=self.min_words,
-            max_words=self.max_words, max_repetition=self.max_repetition, max_special_ratio=self.max_special_ratio,
-            disabled=frozenset(self.disabled_filters))
-        terms = quality.load_blocklist(self.blocklist_file) if self.blocklist_file else ()
-        near = near_dedup.NearDupRules(threshold=self.near_dup_threshold, num_perm=self.near_dup_num_perm,
-                                       bands=self.near_dup_bands, rows=self.near_dup_rows, ngram=self.near_dup_ngram)
-        rules = cleaning.CleanRules(self.max_prompt_chars, q, self.pii_action, terms, tuple(self.languages),
-                                 self.min_lang_confidence, near, self.near_dup_action, self.workers)
-        try:
-            cleaning.validate_rules(rules)
-        except ValueError as e:
-            raise dg.Failure(description=f"config field '{str(e).split(':')[0].replace('.', '_')}': {e}") from None
-        return rules
-
-
 @dg.asset(
     deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
     code_version=stage_code_version("cleaned_pairs"),
@@ -212,7 +166,8 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
     unified = pl.read_parquet(store.table_path("unified_pairs"), columns=["raw_id", "source", "lang"])
     timings: dict[str, float] = {}
     with store.writing_table("cleaned_pairs") as tmp:
-        rejected = cleaning.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(), timings)
+        evaluation = evaluation_sources(store.read_table("raw_source_options")["options_json"].to_list())
+        rejected = cleaning.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(evaluation), timings)
     path = store.table_path("cleaned_pairs")
     cleaned = pl.read_parquet(path)
     store.write_table("cleaned_pairs_rejected", rejected)

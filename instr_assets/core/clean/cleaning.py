@@ -1,6 +1,7 @@
 """Cleaning: normalize text, fold 'no input' spellings, find PII (redact or drop), identify the language,
 quality filters (language-aware length, repetition, special characters, echo, refusal, template slots,
-truncation, blocklist), exact dedup on normalized text, and near-duplicate clustering by MinHash LSH.
+truncation, blocklist), exact dedup on normalized text (case and whitespace folded), and near-duplicates:
+MinHash LSH candidates checked on the texts, message by message (dedup.py, dup_verify.py).
 
 Every removal becomes a row in the rejected table with a reason code; kept + rejected = input. The per-row
 operators run over chunks, in worker processes when the input is large, and write their kept rows to part
@@ -15,7 +16,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
 
@@ -23,12 +24,15 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from . import language
-from .near_dedup import NearDupRules, clusters_from_signatures, minhash_signatures
+from . import decontaminate, language, safety
+from .dedup import SOURCE_ORDER, dup_keys, kept_because, near_dup_features, near_duplicates, preference_keys
+from .dup_verify import VerifyRules
+from .dup_verify import validate as validate_dup_verify
+from .near_dedup import NearDupRules
 from .near_dedup import validate as validate_near_dup
-from .pii import ANY_HINT_PATTERN, find_pii, redact
+from .encoding import repair_series
+from .pii import DEFAULT_PII_RULES, PiiRules, find_pii_series, redact, redact_values, validate_pii_rules
 from .quality import DEFAULT_RULES, QualityRules, may_fire, quality_issue
-from ..ingest.raw_sources import sha
 from ..storage import run_sql
 from ..text import compose_user, no_input_mask, normalize_series, render_plain
 from ..ingest.unify import MESSAGE_DTYPE
@@ -39,7 +43,7 @@ REJECT_SCHEMA = {
 }
 PII_ACTIONS = ("redact", "drop", "off")
 NEAR_DUP_ACTIONS = ("drop", "keep", "off")
-OPERATORS = ("normalize", "pii", "language", "quality", "exact_dedup", "near_dedup")
+OPERATORS = ("normalize", "pii", "language", "quality", "safety", "decontaminate", "exact_dedup", "near_dedup")
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,13 @@ class CleanRules:
     quality: QualityRules = DEFAULT_RULES
     # What to do with a pair that holds personal data or secrets: 'redact' with typed placeholders, 'drop', or 'off'.
     pii_action: str = "redact"
+    # Which PII kinds are looked for, which IP classes count as personal, which phone numbering plans.
+    pii: PiiRules = DEFAULT_PII_RULES
     blocklist_terms: tuple[str, ...] = ()
     # Languages kept (fastText codes); empty keeps all. 'und' (no letters to judge by) is always kept.
     languages: tuple[str, ...] = ("en", "zh")
     min_lang_confidence: float = 0.5
+    # MinHash LSH settings that propose near-duplicate candidates (see near_dup_verify below).
     near_dup: NearDupRules = field(default_factory=NearDupRules)
     # 'drop' keeps the best pair of each near-duplicate cluster; 'keep' only tags clusters (cluster_id), which
     # later stages keep inside one split; 'off' skips the clustering.
@@ -59,6 +66,17 @@ class CleanRules:
     # Worker processes for the per-row operators; 0 means one per CPU. Small inputs stay in-process.
     workers: int = 0
     chunk_rows: int = 20_000
+    # The precise check each near-duplicate candidate must pass (dup_verify.py).
+    near_dup_verify: VerifyRules = field(default_factory=VerifyRules)
+    # Exact-duplicate keys fold case and whitespace (line breaks included); False compares the normalized text.
+    exact_dup_fold: bool = True
+    # Content safety (safety.py): 'drop' rejects what a rule flags as unsafe_<category>; 'off' skips it.
+    safety_action: str = "drop"
+    safety_categories: tuple[str, ...] = safety.CATEGORIES
+    # Evaluation sets kept out of training (decontaminate.py).
+    decontamination: decontaminate.DecontaminationRules = field(default_factory=decontaminate.DecontaminationRules)
+    # Built by clean_parquet from `decontamination` and its input, not set by hand.
+    eval_index: decontaminate.EvalIndex | None = field(default=None, compare=False, repr=False)
 
 
 def validate_rules(rules: CleanRules) -> None:
@@ -70,7 +88,11 @@ def validate_rules(rules: CleanRules) -> None:
         raise ValueError(f"min_lang_confidence: {rules.min_lang_confidence} is not within [0, 1]")
     if rules.chunk_rows < 1 or rules.workers < 0:
         raise ValueError("chunk_rows must be >= 1 and workers >= 0")
+    validate_pii_rules(rules.pii)
     validate_near_dup(rules.near_dup)
+    validate_dup_verify(rules.near_dup_verify)
+    safety.validate(rules.safety_categories, rules.safety_action)
+    decontaminate.validate(rules.decontamination)
 
 
 _TEXT_FIELDS = ("instruction", "input", "response", "system")
@@ -87,49 +109,73 @@ class _Timer:
         self.seconds[name] += time.perf_counter() - t0
 
 
-def _find_and_redact(texts: pl.Series, redact_them: bool) -> tuple[pl.Series, list[set[str]]]:
-    """(texts, PII kinds found per text), with matches replaced by typed placeholders when `redact_them`.
-
-    polars' regex engine flags the cells that hold any detector's hint; only those go through the validated
-    Python detectors.
-    """
-    kinds: list[set[str]] = [set() for _ in range(texts.len())]
-    flagged = texts.str.contains(ANY_HINT_PATTERN).arg_true().to_list()
-    fixed_at, fixed = [], []
-    for i, text in zip(flagged, texts.gather(flagged).to_list()):
-        matches = find_pii(text)
-        if matches:
-            kinds[i] = {m.kind for m in matches}
-            fixed_at.append(i)
-            fixed.append(redact(text, matches))
-    if redact_them and fixed_at:
-        texts = texts.scatter(fixed_at, fixed)
-    return texts, kinds
+def _find_and_redact(texts: pl.Series, redact_them: bool,
+                     pii_rules: PiiRules) -> tuple[pl.Series, list[dict[str, str]]]:
+    """(texts, PII found per text as {value: kind}), with matches replaced by typed placeholders when
+    `redact_them`. polars' regex engine flags the cells that hold a detector's hint; only those go through
+    the validated Python detectors."""
+    found: list[dict[str, str]] = [{} for _ in range(texts.len())]
+    hits = find_pii_series(texts, pii_rules)
+    for i, matches in hits.items():
+        found[i] = {m.text: m.kind for m in matches}
+    if redact_them and hits:
+        at = list(hits)
+        texts = texts.scatter(at, [redact(t, hits[i]) for i, t in zip(at, texts.gather(at).to_list())])
+    return texts, found
 
 
-def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer) -> tuple[pl.DataFrame, list[str | None]]:
+def _redact_found(texts: pl.Series, found: list[dict[str, str]]) -> pl.Series:
+    """`texts` with the values found[i] (those found anywhere in text i's pair) redacted wherever they recur."""
+    at = [i for i, values in enumerate(found) if values]
+    if not at:
+        return texts
+    return texts.scatter(at, [t if t is None else redact_values(t, found[i])
+                              for i, t in zip(at, texts.gather(at).to_list())])
+
+
+def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer,
+                          pii_rules: PiiRules = DEFAULT_PII_RULES) -> tuple[pl.DataFrame, list[str | None]]:
     """Normalized parts and messages (single-turn messages rebuilt from their parts, so that a folded 'no
     input' or a redaction reaches the prompt too), plus the PII kinds found per row."""
     n = chunk.height
     with timer("normalize"):
-        parts = {f: normalize_series(chunk[f]) for f in _TEXT_FIELDS}
+        # Encoding repair comes first: normalizing would fold mojibake's no-break spaces and lose its bytes.
+        damage: dict[int, str] = {}
+        parts = {}
+        for f in _TEXT_FIELDS:
+            repaired, details = repair_series(chunk[f])
+            parts[f] = normalize_series(repaired)
+            for i, detail in details.items():
+                damage.setdefault(i, f"{f}: {detail}")
         parts["input"] = parts["input"].zip_with(~no_input_mask(parts["input"]), pl.Series([""] * n))
         turns = (chunk.select(pl.int_range(n, dtype=pl.UInt32).alias("_row"), "n_turns", "messages")
                  .explode("messages").unnest("messages"))
-        turns = turns.with_columns(content=normalize_series(turns["content"]))
-    row_kinds: list[set[str]] = [set() for _ in range(n)]
+        repaired, details = repair_series(turns["content"])
+        for i, detail in details.items():
+            damage.setdefault(turns["_row"][i], f"{turns['role'][i]} turn: {detail}")
+        turns = turns.with_columns(content=normalize_series(repaired))
+    row_found: list[dict[str, str]] = [{} for _ in range(n)]  # value -> kind, over all fields and turns
     with timer("pii"):
         if pii_action != "off":
+            redact_them = pii_action == "redact"
             for f in _TEXT_FIELDS:
-                parts[f], kinds = _find_and_redact(parts[f], pii_action == "redact")
-                for i, k in enumerate(kinds):
-                    row_kinds[i] |= k
+                parts[f], found = _find_and_redact(parts[f], redact_them, pii_rules)
+                for i, values in enumerate(found):
+                    row_found[i].update(values)
             # A single-turn pair's messages are rebuilt from its parts; only multi-turn messages need a scan.
             multi = turns["n_turns"] != 1
-            contents, kinds = _find_and_redact(turns["content"].filter(multi), pii_action == "redact")
+            multi_rows = turns["_row"].filter(multi).to_list()
+            contents, found = _find_and_redact(turns["content"].filter(multi), redact_them, pii_rules)
+            for row, values in zip(multi_rows, found):
+                row_found[row].update(values)
+            if redact_them:
+                # What was found anywhere in a pair is redacted everywhere in it, also where it recurs without
+                # the context that made it detectable (a key quoted bare in the answer).
+                for f in _TEXT_FIELDS:
+                    parts[f] = _redact_found(parts[f], row_found)
+                contents = _redact_found(contents, [row_found[row] for row in multi_rows])
             turns = turns.with_columns(content=turns["content"].scatter(multi.arg_true(), contents))
-            for row, k in zip(turns["_row"].filter(multi).to_list(), kinds):
-                row_kinds[row] |= k
+    row_kinds = [set(values.values()) for values in row_found]
     with timer("normalize"):
         users = [compose_user(i, x) for i, x in zip(parts["instruction"].to_list(), parts["input"].to_list())]
         single = pl.DataFrame({"_row": pl.int_range(n, dtype=pl.UInt32, eager=True), "_system": parts["system"],
@@ -147,22 +193,26 @@ def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer) -
         texts = [render_plain(i, x, r) for i, x, r in zip(
             parts["instruction"].to_list(), parts["input"].to_list(), parts["response"].to_list())]
         out = chunk.with_columns(**parts, messages=messages["messages"].cast(MESSAGE_DTYPE),
-                                 text=pl.Series(texts, dtype=pl.Utf8), _prompt_chars=messages["prompt_chars"])
+                                 text=pl.Series(texts, dtype=pl.Utf8), _prompt_chars=messages["prompt_chars"],
+                                 _encoding_damage=pl.Series([damage.get(i) for i in range(n)], dtype=pl.Utf8))
     return out, [",".join(sorted(k)) or None for k in row_kinds]
 
 
 def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
     """Per-row operators over one chunk: (kept rows, rejected rows, seconds per operator)."""
     timer = _Timer()
-    df, pii_kinds = _normalize_and_redact(chunk, rules.pii_action, timer)
+    df, pii_kinds = _normalize_and_redact(chunk, rules.pii_action, timer, rules.pii)
     bad: list[tuple[str, str] | None] = [None] * df.height
     if rules.pii_action == "drop":
         bad = [("pii", f"contains {k.replace(',', ', ')}") if k else None for k in pii_kinds]
     fields = list(zip(df["instruction"].to_list(), df["input"].to_list(), df["response"].to_list()))
-    for i, ((instruction, _, response), prompt_chars) in enumerate(zip(fields, df["_prompt_chars"].to_list())):
+    for i, ((instruction, _, response), prompt_chars, damage) in enumerate(
+            zip(fields, df["_prompt_chars"].to_list(), df["_encoding_damage"].to_list())):
         if bad[i]:
             continue
-        if not response:
+        if damage:
+            bad[i] = ("encoding_damage", damage)
+        elif not response:
             bad[i] = ("empty_response", "response is empty after normalization")
         elif not instruction:
             bad[i] = ("empty_instruction", "instruction is empty after normalization")
@@ -172,22 +222,41 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
     confidence: list[float | None] = [None] * df.height
     with timer("language"):
         todo = [i for i, b in enumerate(bad) if b is None]
-        verdicts = language.identify([language.language_window(fields[i][0], fields[i][2]) for i in todo],
-                                     rules.min_lang_confidence)
-        allowed = set(rules.languages) | {"und"}
-        for i, (lang, conf) in zip(todo, verdicts):
+        verdicts = language.judge_pairs([fields[i][0] for i in todo], [fields[i][2] for i in todo],
+                                        rules.languages, rules.min_lang_confidence)
+        # The quality filters count and judge the response in its own language where it was told apart
+        # (a translation into French is measured in words, not as Chinese characters).
+        response_langs = list(langs)
+        for i, (lang, conf, response_lang, issue) in zip(todo, verdicts):
             langs[i], confidence[i] = lang, conf
-            if rules.languages and lang not in allowed:
-                bad[i] = ("language_not_allowed", f"{lang} (confidence {conf:.2f}) not in {sorted(rules.languages)}")
+            response_langs[i] = lang if response_lang == "und" else response_lang
+            bad[i] = issue
     with timer("quality"):
         masks = may_fire(df["instruction"], df["input"], df["response"], rules.quality)
         names, rows_may = list(masks), list(zip(*(m.to_list() for m in masks.values()))) or [()] * df.height
         for i, (instruction, input_text, response) in enumerate(fields):
             if bad[i] is None:
                 cannot = [name for name, may in zip(names, rows_may[i]) if not may]
-                bad[i] = quality_issue(instruction, input_text, response, langs[i], rules.quality,
+                bad[i] = quality_issue(instruction, input_text, response, response_langs[i], rules.quality,
                                        rules.blocklist_terms, cannot)
-    df = df.drop("_prompt_chars").with_columns(
+    with timer("safety"):
+        if rules.safety_action == "drop":
+            alive = [i for i, b in enumerate(bad) if b is None]
+            contents = df["messages"].gather(alive).list.eval(pl.element().struct.field("content")).list.join("\n")
+            for j, issue in safety.unsafe_rows(contents, rules.safety_categories).items():
+                bad[alive[j]] = issue
+    with timer("decontaminate"):
+        # An evaluation set's pairs are not training data, whatever else they may have been rejected for.
+        evaluation_sources = set(rules.decontamination.evaluation_sources)
+        for i, source in enumerate(df["source"].to_list() if evaluation_sources else ()):
+            if source in evaluation_sources:
+                bad[i] = ("evaluation_set", f"source {source} is an evaluation set, not training data")
+        if rules.eval_index is not None:
+            alive = [i for i, b in enumerate(bad) if b is None]
+            users = decontaminate.user_text(df["messages"].gather(alive))
+            for j, issue in decontaminate.contaminated_rows(users, rules.eval_index).items():
+                bad[alive[j]] = issue
+    df = df.drop("_prompt_chars", "_encoding_damage").with_columns(
         lang=pl.Series(langs, dtype=pl.Utf8), lang_confidence=pl.Series(confidence, dtype=pl.Float64),
         pii_kinds=pl.Series(pii_kinds, dtype=pl.Utf8),
         _reason=pl.Series([b[0] if b else None for b in bad], dtype=pl.Utf8),
@@ -196,19 +265,9 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
         "pair_id", "raw_id", "source", pl.col("_reason").alias("reason"), pl.col("_detail").alias("detail"),
         pl.lit(None, pl.Utf8).alias("kept_pair_id"))
     kept = df.filter(pl.col("_reason").is_null()).drop("_reason", "_detail")
-    conversation = kept.select(pl.col("messages").list.eval(
-        pl.concat_str(pl.element().struct.field("role"), pl.lit(":"), pl.element().struct.field("content"))
-    ).list.join("\x1f")).to_series().to_list()
-    kept = kept.with_columns(norm_hash=pl.Series([sha(c, 32) for c in conversation], dtype=pl.Utf8))
+    with timer("exact_dedup"):
+        kept = kept.with_columns(dup_keys(kept, rules.exact_dup_fold))
     return kept, rejected.cast(REJECT_SCHEMA), timer.seconds
-
-
-_SOURCE_ORDER = ["source", "file", "line", "locator"]
-
-
-def _contents(role_filter: pl.Expr) -> pl.Expr:
-    return pl.col("messages").list.eval(
-        pl.element().filter(role_filter).struct.field("content")).list.join("\n")
 
 
 @dataclass
@@ -217,8 +276,7 @@ class _Part:
     path: Path
     rejected: pl.DataFrame
     keys: pl.DataFrame  # dedup keys of the kept rows, in file order
-    prompt_sig: np.ndarray | None
-    response_sig: np.ndarray | None
+    sig: np.ndarray | None  # MinHash signatures of the kept rows' conversation texts
     seconds: dict[str, float]
 
 
@@ -231,19 +289,18 @@ def _clean_row_group(src: Path, group: int, out_dir: Path, rules: CleanRules) ->
     for i, start in enumerate(range(0, max(frame.height, 1), rules.chunk_rows)):
         kept, rejected, seconds = _clean_chunk(frame.slice(start, rules.chunk_rows), rules)
         t = time.perf_counter()
-        prompt_sig = response_sig = None
+        preference = preference_keys(kept)
+        sig, shared = None, [np.zeros(kept.height, dtype=np.uint64)] * 2
         if rules.near_dup_action != "off":
-            # Signatures here, where the texts are at hand: the parent then clusters without holding any text.
-            role = pl.element().struct.field("role")
-            texts = kept.select(prompt=_contents(role != "assistant"), response=_contents(role == "assistant"))
-            prompt_sig = minhash_signatures(texts["prompt"].to_list(), rules.near_dup)
-            response_sig = minhash_signatures(texts["response"].to_list(), rules.near_dup)
+            sig, shared = near_dup_features(kept, preference["_text"], rules.near_dup)
         seconds["near_dedup"] += time.perf_counter() - t
         path = out_dir / f"part-{group:05d}-{i:04d}.parquet"
-        kept.write_parquet(path)
-        keys = kept.select("raw_id", "pair_id", "norm_hash", *_SOURCE_ORDER,
-                           pl.col("response").str.len_chars().alias("resp_chars"))
-        parts.append(_Part(path, rejected, keys, prompt_sig, response_sig, seconds))
+        keys = pl.concat([kept.select("raw_id", "pair_id", "norm_hash", "_prefix_keys", *SOURCE_ORDER,
+                                      n_msgs=pl.col("messages").list.len()),
+                          preference.drop("_text").with_columns(prompt_key=shared[0], response_key=shared[1])],
+                         how="horizontal")
+        kept.drop("_prefix_keys").write_parquet(path)
+        parts.append(_Part(path, rejected, keys, sig, seconds))
     return parts
 
 
@@ -260,58 +317,6 @@ def _run_workers(src: Path, out_dir: Path, rules: CleanRules) -> list[_Part]:
     return [part for parts in nested for part in parts]
 
 
-def _stack_in_order(parts: list[_Part], attr: str, order: np.ndarray, total: int) -> np.ndarray:
-    """The parts' signatures stacked in `order` (indices into all kept rows), freeing each part's array once
-    copied, so that at most one extra copy of the signatures exists at a time."""
-    slot = np.full(total, -1, dtype=np.int64)
-    slot[order] = np.arange(order.size)
-    out = None
-    offset = 0
-    for part in parts:
-        sig = getattr(part, attr)
-        if out is None:
-            out = np.empty((order.size, sig.shape[1]), dtype=sig.dtype)
-        dest = slot[offset:offset + sig.shape[0]]
-        take = dest >= 0
-        out[dest[take]] = sig[take]
-        offset += sig.shape[0]
-        setattr(part, attr, None)
-    return out
-
-
-def _near_duplicates(keys: pl.DataFrame, parts: list[_Part], rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(raw_id -> cluster_id of the rows kept, near-duplicate rejects), over the rows of `keys` (exact
-    duplicates already out; `_i` indexes all kept rows of the parts).
-
-    Two pairs are near-duplicates when their prompts are and their responses are too. Similar prompts alone
-    are not enough: reading-comprehension sets ask many questions about one long passage, so their prompts
-    differ by a short question while each answer is different and worth keeping. The best pair of a cluster
-    has the longest response (the most complete answer), ties broken by source order; it names the cluster.
-    """
-    ordered = keys.sort(["resp_chars", *_SOURCE_ORDER], descending=[True, False, False, False, False],
-                        nulls_last=True)
-    order = ordered["_i"].to_numpy()
-    total = sum(p.keys.height for p in parts)
-    prompt_cluster, prompt_sim = clusters_from_signatures(
-        _stack_in_order(parts, "prompt_sig", order, total), rules.near_dup)
-    response_cluster, response_sim = clusters_from_signatures(
-        _stack_in_order(parts, "response_sig", order, total), rules.near_dup)
-    # Rows are in preference order, so the first row of each (prompt cluster, response cluster) is its best.
-    ordered = ordered.with_columns(
-        _pc=pl.Series(prompt_cluster), _rc=pl.Series(response_cluster),
-        _ps=pl.Series(prompt_sim).round(2), _rs=pl.Series(response_sim).round(2))
-    ordered = ordered.with_columns(cluster_id=pl.col("pair_id").first().over("_pc", "_rc"))
-    is_dup = pl.col("cluster_id") != pl.col("pair_id")
-    if rules.near_dup_action == "keep":
-        return ordered.select("raw_id", "cluster_id"), pl.DataFrame(schema=REJECT_SCHEMA)
-    rejected = ordered.filter(is_dup).select(
-        "pair_id", "raw_id", "source", pl.lit("near_duplicate").alias("reason"),
-        pl.format("near-duplicate of pair {}: prompt ~{} and response ~{} Jaccard (MinHash estimates, >= {})",
-                  "cluster_id", "_ps", "_rs", pl.lit(rules.near_dup.threshold)).alias("detail"),
-        pl.col("cluster_id").alias("kept_pair_id"))
-    return ordered.filter(~is_dup).select("raw_id", "cluster_id"), rejected
-
-
 def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRules = CleanRules(),
                   timings: dict[str, float] | None = None) -> pl.DataFrame:
     """Clean the unified pairs in Parquet file `src` into Parquet file `out`; returns the rejected rows.
@@ -325,6 +330,9 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
     src, out = Path(src), Path(out)
     t0 = time.perf_counter()
     seconds = dict.fromkeys(OPERATORS, 0.0)
+    # The evaluation items' n-grams, indexed once here, travel to the workers with the rules.
+    rules = replace(rules, eval_index=decontaminate.index_for(pl.scan_parquet(src), rules.decontamination))
+    seconds["decontaminate"] = time.perf_counter() - t0
     # The part files sit beside the output, named after it: a writer killed mid-way leaves them where the
     # store's sweep of dead writers' temp files finds them.
     parts_dir = out.with_name(out.name + ".parts")
@@ -337,13 +345,16 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
                 seconds[name] += value
         t = time.perf_counter()
         keys = pl.concat([p.keys for p in parts]).with_row_index("_i")
-        # Exact duplicates (same normalized conversation) are resolved in SQL on the key columns only: the
-        # first by source order wins.
+        # Exact duplicates (same normalized conversation, folded unless exact_dup_fold is off) are resolved in
+        # SQL on the key columns only: the best copy by _PREFERENCE wins, then the first by source order.
         ranked = run_sql("exact_dedup", pairs=keys)
-        dups = ranked.filter(pl.col("dup_rank") > 1).select(
+        dups = ranked.filter(pl.col("dup_rank") > 1)
+        dups = dups.with_columns(_why=kept_because(dups, keys)).select(
             "pair_id", "raw_id", "source",
             pl.lit("exact_duplicate").alias("reason"),
-            pl.format("same normalized text as pair {} ({})", "kept_pair_id", "kept_source").alias("detail"),
+            pl.format("same normalized text{} as pair {} ({}); kept the other as {}",
+                      pl.lit(" (case and whitespace folded)" if rules.exact_dup_fold else ""),
+                      "kept_pair_id", "kept_source", "_why").alias("detail"),
             "kept_pair_id",
         )
         firsts = ranked.filter(pl.col("dup_rank") == 1).drop("dup_rank", "kept_pair_id", "kept_source")
@@ -352,7 +363,8 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
         if rules.near_dup_action == "off":
             clusters, near = firsts.select("raw_id", cluster_id=pl.col("pair_id")), pl.DataFrame(schema=REJECT_SCHEMA)
         else:
-            clusters, near = _near_duplicates(firsts, parts, rules)
+            clusters, near = near_duplicates(firsts, parts, rules.near_dup, rules.near_dup_verify,
+                                             rules.near_dup_action)
             # An exact duplicate points at the pair actually kept, also when its first copy lost to a
             # near-duplicate.
             moved = near.select(pl.col("pair_id").alias("kept_pair_id"), pl.col("kept_pair_id").alias("_final"))

@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 
 from ..text import detect_lang
+from .textshape import prose
 
 # fastText labels for Chinese varieties; the data is judged as one language "zh".
 _ZH_LABELS = {"zh", "yue", "wuu", "gan", "lzh"}
@@ -27,7 +28,7 @@ WINDOW_CHARS = 160
 _EN_FUNCTION_WORDS = frozenset(
     "the of and to in is are was were be been you your it its this that these those what which who how why when "
     "where with for from on at by as not no do does did can could would should will have has had me my we our "
-    "they their he she his her an or if then than there too very also just about please".split())
+    "they their he she his her a an or if then than there too very also just about please".split())
 _FUNCTION_SHARE = 0.25
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 
@@ -52,34 +53,150 @@ def language_window(instruction: str, response: str) -> str:
     return f"{instruction[:WINDOW_CHARS]} {response[:WINDOW_CHARS]}".replace("\n", " ")
 
 
+# Code, markup and tables are no natural language: fastText calls a Python snippet German or Latin. Only the
+# prose is judged, and text with fewer than three letters of prose is 'und'.
+_THREE_LETTERS = re.compile(r"[^\W\d_](?:[\W\d_]*[^\W\d_]){2}")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def identify(texts: Sequence[str], min_confidence: float = 0.5) -> list[tuple[str, float]]:
-    """(language code, confidence) per text: 'zh', 'en', 'fr', … or 'und' for text with no letters.
+    """(language code, confidence) per text: 'zh', 'en', 'fr', … or 'und' for text with no prose letters
+    (numbers, or only code/markup: see `textshape.prose`).
 
     Han-script text is 'zh', and Latin-script text with many English function words 'en', both with confidence
     1.0 (a rule decided). Otherwise fastText's label is used when its
     probability reaches `min_confidence`; below that the script guess ('en' for Latin letters) stands, with
-    fastText's probability as the confidence, so "2+2=?" or a code snippet is not thrown out as "other".
+    fastText's probability as the confidence, so "2+2=?" is not thrown out as "other".
     """
     model = _model()
+    return [_judge(prose(text[:4 * WINDOW_CHARS])[:2 * WINDOW_CHARS], text, model, min_confidence)
+            for text in texts]
+
+
+def _by_rule(text: str) -> tuple[str, float] | None:
+    script = detect_lang(text)
+    if script == "zh":
+        return "zh", 1.0
+    if script == "en" and english_function_share(text) >= _FUNCTION_SHARE:
+        return "en", 1.0
+    return None
+
+
+def _judge(text: str, raw: str, model, min_confidence: float) -> tuple[str, float]:
+    """`identify` of one text reduced to its prose; `raw` (the text before) decides only when the prose has no
+    letters: Chinese by script ("用Java写一个HashMap的例子 HashMap<String, Integer> map = …;" is one line of
+    code to `prose`), else 'und'."""
+    if not _THREE_LETTERS.search(text):
+        return ("zh", 1.0) if detect_lang(raw[:2 * WINDOW_CHARS]) == "zh" else ("und", 0.0)
+    verdict = _by_rule(text)
+    if verdict:
+        return verdict
+    labels, probs = model.predict(text.replace("\n", " "), k=1)
+    if not labels:
+        return "und", 0.0
+    label, prob = labels[0].removeprefix("__label__"), float(probs[0])
+    label = "zh" if label in _ZH_LABELS else label
+    if prob >= min_confidence:
+        return label, round(prob, 3)
+    return ("en" if detect_lang(text) == "en" else "und"), round(prob, 3)
+
+
+# Language names in English and Chinese, as a translation task names its target ("into French", "翻译成法语").
+_LANGUAGE_NAMES = {
+    "en": ("english", "英文", "英语"), "zh": ("chinese", "mandarin", "中文", "汉语", "普通话", "简体中文"),
+    "fr": ("french", "法语", "法文"), "de": ("german", "德语", "德文"), "es": ("spanish", "西班牙语", "西班牙文"),
+    "ja": ("japanese", "日语", "日文"), "ko": ("korean", "韩语", "韩文", "朝鲜语"), "ru": ("russian", "俄语", "俄文"),
+    "it": ("italian", "意大利语", "意大利文"), "pt": ("portuguese", "葡萄牙语", "葡萄牙文"),
+    "ar": ("arabic", "阿拉伯语", "阿拉伯文"), "hi": ("hindi", "印地语"), "nl": ("dutch", "荷兰语"),
+    "sv": ("swedish", "瑞典语"), "pl": ("polish", "波兰语"), "tr": ("turkish", "土耳其语"),
+    "vi": ("vietnamese", "越南语"), "th": ("thai", "泰语"), "id": ("indonesian", "印尼语", "印度尼西亚语"),
+    "el": ("greek", "希腊语"), "he": ("hebrew", "希伯来语"), "la": ("latin", "拉丁语", "拉丁文"),
+}
+_NAME_TO_CODE = {name: code for code, names in _LANGUAGE_NAMES.items() for name in names}
+_NAMES = "|".join(sorted(map(re.escape, _NAME_TO_CODE), key=len, reverse=True))
+# "Translate … into French", "… in French"; "翻译成法语", "译为英文", "用日语回答".
+_TARGET = re.compile(
+    rf"(?i)\btranslat\w*\b[^.?!\n]{{0,80}}?\b(?:in)?to\s+({_NAMES})\b|\bin\s+({_NAMES})\b"
+    rf"|(?:翻译|翻成|译成|译为|译作)[^。？！\n]{{0,20}}?(?:成|为|到)?\s*({_NAMES})|用\s*({_NAMES})")
+_TRANSLATE = re.compile(r"(?i)\btranslat|\b(?:in)?to (?:another|a different|a foreign|a second|other) language"
+                        r"|翻译|翻成|译成|译为|译作|另一种语言|其他语言|外语")
+
+
+def translation_target(instruction: str) -> str | None:
+    """The language a prompt asks the answer to be in ("Translate into French", "用日语回答"): its code, '*'
+    for a translation into a language it does not name, None when it asks for no language."""
+    head = instruction[:400]
+    m = _TARGET.search(head)
+    if m:
+        return _NAME_TO_CODE[next(g for g in m.groups() if g).lower()]
+    return "*" if _TRANSLATE.search(head) else None
+
+
+# Names, titles and list items ("Ragu alla Bolognese", "Un Monde Sans Danger", "fog.") are no evidence that an
+# answer is written in another language; only lines of a few words and enough letters in all are.
+_MIN_SENTENCE_WORDS = 4
+_MIN_ANSWER_LETTERS = 20
+_TOKEN = re.compile(r"\S+")
+
+
+# Letters of a third language: kana, hangul, Cyrillic, accented Latin (é, ñ, ß), Arabic, Thai, …
+_FOREIGN_LETTER = re.compile(r"[^\x00-\x7f\u2000-\u206f\u3000-\u303f\u3400-\u9fff\uff00-\uffef\W\d_]")
+
+
+def _sentences(text: str) -> str:
+    """The lines of `text` that read as sentences, with tokens holding digits or symbols dropped (FEN strings,
+    identifiers); '' when they hold too few letters to judge a language by."""
+    kept = []
+    for line in prose(text).split("\n"):
+        words = [w for w in _TOKEN.findall(line) if _LETTER.match(w) and not re.search(r"[\d/\\=_#@|<>{}]", w)]
+        if len(words) >= _MIN_SENTENCE_WORDS or (words and not words[0].isascii() and len(line) >= 10):
+            kept.append(" ".join(words))
+    out = "\n".join(kept)
+    return out if len(_LETTER.findall(out)) >= _MIN_ANSWER_LETTERS else ""
+
+
+def judge_pairs(instructions: Sequence[str], responses: Sequence[str], allowed: Sequence[str],
+                min_confidence: float = 0.5) -> list[tuple[str, float, str, tuple[str, str] | None]]:
+    """Per pair: (pair language, confidence, response language or 'und' where not judged, issue or None).
+
+    The pair's language is that of its instruction and the start of its response (`language_window`). With
+    `allowed` languages set, a pair in another language is `language_not_allowed`, and a response in another
+    language `language_mismatch`, unless the prompt asks for exactly that language (a translation task:
+    then the instruction alone must be in an allowed language). 'und' (numbers, code) is always allowed, and
+    an English answer to a Chinese prompt is fine: only a third language is a mismatch.
+    """
+    # The script and function-word rules decide most pairs on the raw window, code and all (code in a Chinese
+    # pair is still a Chinese pair); only what they leave to fastText is reduced to its prose first.
+    model, width = _model(), 2 * WINDOW_CHARS
+    pairs = []
+    for i, r in zip(instructions, responses):
+        raw = language_window(i, r)
+        pairs.append(_by_rule(raw) or _judge(language_window(prose(i[:width]), prose(r[:width])), raw, model,
+                                             min_confidence))
+    ok = set(allowed) | {"und"}
+    # The response on its own, judged on its sentences only (names, titles and list items are no evidence):
+    # only where it has letters of neither English nor Chinese, which few pairs have.
+    recheck = [i for i, r in enumerate(responses) if allowed and _FOREIGN_LETTER.search(r, 0, 2 * WINDOW_CHARS)]
+    answers = [("und", 0.0)] * len(responses)
+    for i, verdict in zip(recheck, identify([_sentences(responses[i][:4 * WINDOW_CHARS]) for i in recheck],
+                                           min_confidence)):
+        answers[i] = verdict
+    # A pair outside them may be an allowed prompt with a foreign answer: its instruction is judged alone.
+    alone = [i for i, (lang, _) in enumerate(pairs) if allowed and lang not in ok]
+    for i, verdict in zip(alone, identify([instructions[i] for i in alone], min_confidence)):
+        pairs[i] = verdict
+        if verdict[0] in ok and answers[i][0] in ok:
+            answers[i] = identify([_sentences(responses[i][:4 * WINDOW_CHARS])], min_confidence)[0]
+    targets = {i: translation_target(instructions[i]) for i, (lang, _) in enumerate(answers) if lang not in ok}
     out = []
-    for text in texts:
-        script = detect_lang(text)
-        if script == "zh":
-            out.append(("zh", 1.0))
-            continue
-        if script == "en" and english_function_share(text) >= _FUNCTION_SHARE:
-            out.append(("en", 1.0))
-            continue
-        labels, probs = model.predict(text.replace("\n", " "), k=1)
-        if not labels:
-            out.append(("und", 0.0))
-            continue
-        label, prob = labels[0].removeprefix("__label__"), float(probs[0])
-        label = "zh" if label in _ZH_LABELS else label
-        if prob >= min_confidence:
-            out.append((label, round(prob, 3)))
-        elif script == "en":
-            out.append(("en", round(prob, 3)))
-        else:
-            out.append(("und", round(prob, 3)))
+    for i, ((lang, conf), (r_lang, r_conf)) in enumerate(zip(pairs, answers)):
+        target = targets.get(i)
+        issue = None
+        if allowed and lang not in ok:
+            issue = ("language_not_allowed", f"{lang} (confidence {conf:.2f}) not in {sorted(allowed)}")
+        elif allowed and r_lang not in ok and target not in (r_lang, "*"):
+            asked = f"; the prompt asks for {target}" if target else ""
+            issue = ("language_mismatch", f"response in {r_lang} (confidence {r_conf:.2f}), pair in {lang}{asked}; "
+                                          f"allowed {sorted(allowed)}")
+        out.append((lang, conf, r_lang, issue))
     return out

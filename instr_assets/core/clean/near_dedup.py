@@ -1,5 +1,5 @@
-"""Near-duplicate clustering of texts: one-permutation MinHash over character n-grams, LSH banding, and
-candidate pairs verified on the signatures before they are joined by union-find.
+"""Near-duplicate candidates and clusters of texts: one-permutation MinHash over character n-grams, LSH banding,
+and candidate pairs verified on the signatures, either handed back or joined by union-find.
 
 Text preparation. A text is stripped, casefolded (simple one-to-one folding: a character whose full folding
 is longer, like 'ß', falls back to `lower()`), and every run of whitespace (`str.isspace`) becomes one space.
@@ -21,6 +21,9 @@ pairs, each verified by its estimated similarity >= `threshold`, and verified pa
 components (so a chain A~B~C clusters A with C even when A and C alone fall below the threshold). Since every
 candidate is verified, the default bands/rows lean towards recall: the S-curve's midpoint sits a little below
 `threshold`, and the verification makes the cut.
+
+Candidates. `candidate_pairs` stops before clustering: it returns the distinct band-sharing pairs whose
+estimate passes `threshold`, for the cleaning stage to check on the texts (dup_verify.py) and cluster there.
 
 Implementation. Texts go through in chunks of about 64K characters, concatenated into one code-point array,
 and every step (folding, n-gram hashing, per-bin minimum with `np.minimum.at`, densification) is a whole-array
@@ -58,8 +61,11 @@ _MAX_NGRAM = 64
 
 @dataclass(frozen=True)
 class NearDupRules:
-    # Estimated Jaccard similarity of character n-gram sets at/above which two texts are near-duplicates.
-    threshold: float = 0.8
+    # Estimated Jaccard similarity of character n-gram sets at/above which two texts are near-duplicates
+    # (`clusters_from_signatures`) or candidates for the cleaning stage's precise check (`candidate_pairs`).
+    # The default is that of candidates: a copy with 5% of its characters edited keeps a 4-gram Jaccard of
+    # about 0.65, one that doubled its length by an added sentence about 0.5.
+    threshold: float = 0.5
     # MinHash signature length (bins of the one-permutation sketch).
     num_perm: int = 128
     # LSH bands and rows per band; None picks the pair that minimises the weighted false positive + false
@@ -67,8 +73,12 @@ class NearDupRules:
     # bands * rows <= num_perm.
     bands: int | None = None
     rows: int | None = None
-    # Character n-gram length.
-    ngram: int = 5
+    # Estimated Jaccard at/above which texts that share a part (`candidate_pairs`' shared_keys) are candidates:
+    # a short answer with a sentence added shares its prompt with the original but may fall below `threshold`.
+    shared_threshold: float = 0.25
+    # Character n-gram length: each edit changes up to this many n-grams, so shorter ones keep edited copies
+    # closer (4 where 3 would make unrelated texts share too many).
+    ngram: int = 4
     seed: int = 1
 
 
@@ -81,9 +91,10 @@ def validate(rules: NearDupRules) -> None:
     def fail(name: str, why: str):
         raise ValueError(f"near_dup.{name}: {why}")
 
-    t = rules.threshold
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-        fail("threshold", f"{t!r} must be a number in (0, 1]")
+    for name in ("threshold", "shared_threshold"):
+        t = getattr(rules, name)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
+            fail(name, f"{t!r} must be a number in (0, 1]")
     if not _is_int(rules.num_perm) or not 1 <= rules.num_perm <= _MAX_NUM_PERM:
         fail("num_perm", f"{rules.num_perm!r} must be an integer in [1, {_MAX_NUM_PERM}]")
     if not _is_int(rules.ngram) or not 1 <= rules.ngram <= _MAX_NGRAM:
@@ -111,7 +122,7 @@ def _optimal_bands_rows(threshold: float, num_perm: int, bands: int | None, rows
     if bands is not None and rows is not None:
         return bands, rows
     combos = [(b, r) for b in ([bands] if bands else range(1, num_perm + 1))
-              for r in ([rows] if rows else range(1, num_perm // b + 1))]
+              for r in ([rows] if rows else range(1, num_perm // b + 1)) if b * r <= num_perm]
     b = np.array([c[0] for c in combos], dtype=np.float64)[:, None]
     r = np.array([c[1] for c in combos], dtype=np.float64)[:, None]
     below = np.linspace(0.0, threshold, 501)
@@ -390,3 +401,43 @@ def near_duplicate_clusters(texts: Sequence[str], rules: NearDupRules) -> tuple[
     texts by preference first and the representative is the best one); similarity[i] = estimated Jaccard between
     i and its representative (1.0 for the representative itself)."""
     return clusters_from_signatures(minhash_signatures(texts, rules), rules)
+
+
+def candidate_pairs(sig: np.ndarray, rules: NearDupRules,
+                    shared_keys: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct index pairs (a < b), candidates for a precise check (no clustering): pairs that share an LSH
+    band bucket and whose estimated Jaccard is >= `threshold`, and pairs that share a value in one of the
+    `shared_keys` arrays (say a hash of the prompt, or of the response) and whose estimate is >=
+    `shared_threshold`. Memory stays one band's pairs plus the pairs found so far, and the signatures' low
+    bytes."""
+    validate(rules)
+    weights = _Hashing.of(rules).band_weights
+    rows = weights.shape[1]
+    live = np.flatnonzero((sig != _EMPTY_BIN).any(axis=1))
+    # Most bucket pairs share little (a common instruction or template): a first check on one byte per bin
+    # (a quarter of the memory traffic) drops them; a byte agrees by chance 1 time in 256, which the slack
+    # absorbs, and survivors are checked on the full values.
+    low = sig.astype(np.uint8)
+    slack = rules.num_perm // 64 + 1
+    n = np.uint64(sig.shape[0])
+    found = np.empty(0, dtype=np.uint64)
+
+    def add(a: np.ndarray, b: np.ndarray, threshold: float) -> None:
+        nonlocal found
+        need = math.ceil(round(threshold * rules.num_perm, 9))
+        pair = a.astype(np.uint64) * n + b.astype(np.uint64)
+        if found.size:
+            at = np.minimum(np.searchsorted(found, pair), found.size - 1)
+            fresh = found[at] != pair
+            a, b, pair = a[fresh], b[fresh], pair[fresh]
+        likely = _agreement(low, a, b) >= need - slack
+        a, b, pair = a[likely], b[likely], pair[likely]
+        found = np.union1d(found, pair[_agreement(sig, a, b) >= need])
+
+    # A bucket's members come in index order and each pair once, so a < b and there is nothing to dedupe.
+    for keys in shared_keys:
+        add(*_bucket_pairs(np.asarray(keys, dtype=np.uint64), live), rules.shared_threshold)
+    for band in range(weights.shape[0]):
+        keys = (sig[:, band * rows:(band + 1) * rows].astype(np.uint64) * weights[band]).sum(axis=1)
+        add(*_bucket_pairs(keys, live), rules.threshold)
+    return (found // n).astype(np.intp), (found % n).astype(np.intp)

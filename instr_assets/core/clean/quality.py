@@ -2,58 +2,30 @@
 
 The filters expect normalized text (see `text.normalize_text`) but tolerate raw text: full-width and ASCII
 punctuation are both recognized. `quality_issue` runs them in a fixed order and reports the first issue.
+Refusals live in `refusal`, template slots, truncation and doubled answers in `junk`, the thresholds in
+`quality_rules`; this module re-exports them so that callers need one import.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
 
+from .junk import doubled_answer, template_slots, truncated
+from .quality_rules import DEFAULT_RULES, REFUSAL_POLICIES, QualityRules
+from .refusal import REFUSAL_WITHIN, refusal
+from .textshape import prose
+
 DEFAULT_BLOCKLIST = Path(__file__).resolve().parents[2] / "data" / "blocklist.txt"
 
 Issue = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class QualityRules:
-    """Thresholds of the quality filters.
-
-    Length is counted in non-space characters for Chinese (a Han character carries about a word) and in
-    whitespace-separated words for English and other languages.
-    """
-
-    min_chars_zh: int = 1
-    max_chars_zh: int = 4000
-    min_words: int = 1  # en and other
-    max_words: int = 3000
-    # Share of n-gram occurrences that repeat an earlier one; only judged with enough n-grams to be meaningful.
-    max_repetition: float = 0.5
-    min_ngrams: int = 20
-    word_ngram: int = 3  # en/other
-    char_ngram: int = 5  # zh
-    # Share of characters that are symbols/control/private-use outside ASCII (emoji, box drawing, mojibake).
-    max_special_ratio: float = 0.3
-    # Echo: responses shorter than this (after normalization) are never echoes, so "42" may repeat a prompt.
-    echo_min_chars: int = 20
-    echo_containment: float = 0.9
-    # A refusal phrase anywhere in a response shorter than this is a refusal; in longer ones only at the start.
-    refusal_anywhere_below: int = 300
-    # Responses at most this long are not judged truncated for a missing final punctuation or an ellipsis.
-    truncation_min_chars: int = 200
-    # A last line without final punctuation only counts as cut off when it is prose of at least this size;
-    # shorter ones are sign-offs, results and labels ("Best regards,\nAnna", "10 / 5 = 2").
-    truncation_min_last_line_words: int = 6  # en/other
-    truncation_min_last_line_chars_zh: int = 15
-    # Filters to skip, by name (see FILTERS), e.g. {"refusal", "truncated"}.
-    disabled: frozenset[str] = frozenset()
-
-
-DEFAULT_RULES = QualityRules()
+__all__ = ["DEFAULT_RULES", "FILTERS", "QualityRules", "REFUSAL_POLICIES", "blocklist", "doubled_answer",
+           "echoes_instruction", "length_bounds", "load_blocklist", "may_fire", "quality_issue", "refusal",
+           "repetition", "special_char_ratio", "template_slots", "truncated"]
 
 
 def _is_zh(lang: str) -> bool:
@@ -78,6 +50,13 @@ _NON_ALNUM = re.compile(r"[\W_]+")
 
 
 def repetition(text: str, lang: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
+    """Degenerate loops in the prose: the whole text must repeat, and so must what is left without code,
+    markup and table rows (which repeat by nature)."""
+    issue = _repetition(text, lang, rules)
+    return issue and _repetition(prose(text), lang, rules)
+
+
+def _repetition(text: str, lang: str, rules: QualityRules) -> Issue | None:
     if _is_zh(lang):
         # Letters and digits only: ASCII-art borders ("+-----+") in diagrams are not degenerate output.
         units, n = _NON_ALNUM.sub("", text), rules.char_ngram
@@ -128,75 +107,6 @@ def echoes_instruction(instruction: str, response: str, rules: QualityRules = DE
     return None
 
 
-_APOS = "['’]"
-# Not after a letter: "你作为一个人工智能助手…" talks about someone else, "。作为一个人工智能…" is the model.
-_REFUSALS = re.compile(r"(?<!\w)(?:" + "|".join([
-    r"as an ai\b", r"as an artificial intelligence", r"as a (?:large )?language model",
-    rf"i{_APOS}?m (?:very |so )?sorry,? but (?:as an ai|i (?:can(?:not|{_APOS}t)|am (?:not able|unable)|won{_APOS}t))",
-    rf"i apologi[sz]e,? but i (?:can(?:not|{_APOS}t)|am (?:not able|unable))",
-    rf"i (?:cannot|can{_APOS}t|am unable to|am not able to) (?:comply with|assist with|help with) (?:this|that|your)",
-    rf"i (?:cannot|can{_APOS}t) fulfill",
-    r"作为(?:一个|一名)?(?:人工智能|ai)", r"作为(?:一个)?(?:大型)?语言模型", r"我只是一个(?:人工智能|ai|语言模型)",
-    r"我(?:无法|不能)(?:回答|满足|协助)",
-    r"(?:很|非常)?(?:抱歉|对不起)[,，]?\s*(?:但是?)?我(?:不能|无法|不可以)",
-]) + ")", re.I)
-
-
-def refusal(response: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
-    head = response.lstrip(" \n\"'“‘*#>-")
-    m = _REFUSALS.match(head) or (len(response) < rules.refusal_anywhere_below and _REFUSALS.search(response))
-    if m:
-        return "refusal", f"boilerplate refusal/disclaimer: {m.group(0)!r}"
-    return None
-
-
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)
-_SLOTS = re.compile(
-    r"\{\{\s*[^\W\d]\w*\s*\}\}"
-    # [NAME], [COMPANY NAME]: two letters at least so that math like [N] stays, and not after an
-    # identifier so that unfenced code like buf[MAX_SIZE] stays.
-    r"|(?<![\w\]])\[[A-Z][A-Z_]+(?: [A-Z][A-Z_]*){0,3}\](?!\()"
-    r"|\[(?:[Yy]our|[Ii]nsert|[Ee]nter) [^\[\]\n]{1,40}\](?!\()"
-    r"|[\[【](?:你的|您的|请输入|插入)[^\[\]【】\n]{1,15}[\]】]"
-)
-
-
-def template_slots(text: str) -> Issue | None:
-    # Code legitimately shows template syntax (Jinja's {{ user }}, format strings), so code is skipped.
-    m = _SLOTS.search(_CODE.sub(" ", text))
-    if m:
-        return "template_slot", f"unfilled template slot {m.group(0)}"
-    return None
-
-
-_ELLIPSIS = re.compile(r"(?:\.\.\.|…|⋯)\s*$")
-# Lists, tables, headings and indented code or verse legitimately end without punctuation.
-_NOT_PROSE = re.compile(r"\s|[-*+•#|>]|\d+[.)、]|[A-Za-z][.)]\s|[(（]\d+[)）]")
-_PLAIN_WORD = re.compile(r"[^\W\d_]+")
-
-
-def truncated(response: str, lang: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
-    if response.count("```") % 2:
-        return "truncated", "unclosed code fence"
-    text = response.rstrip()
-    if len(text) <= rules.truncation_min_chars:
-        return None
-    if _ELLIPSIS.search(text):
-        return "truncated", "ends with an ellipsis"
-    last_line = text.rsplit("\n", 1)[-1]
-    if _NOT_PROSE.match(last_line):
-        return None
-    if _is_zh(lang):
-        # Chinese has no spaces, so any final letter or digit (not punctuation) is "mid-word".
-        cut = text[-1].isalnum() and len(last_line) >= rules.truncation_min_last_line_chars_zh
-    else:
-        words = last_line.split()
-        cut = len(words) >= rules.truncation_min_last_line_words and bool(_PLAIN_WORD.fullmatch(words[-1]))
-    if cut:
-        return "truncated", f"ends mid-sentence: {text[-30:]!r}"
-    return None
-
-
 def load_blocklist(path: str | Path = DEFAULT_BLOCKLIST) -> tuple[str, ...]:
     """Terms from a text file: one per line, '#' starts a comment, matching is case-insensitive."""
     terms = []
@@ -242,23 +152,27 @@ def quality_issue(instruction: str, input: str, response: str, lang: str,  # noq
                   cannot_fire: Container[str] = ()) -> Issue | None:
     """The first issue of the pair, checking in this order.
 
-    length (cheap, and bounds the cost of the rest) -> template_slot (prompt or response) -> blocklisted
-    (prompt or response) -> refusal -> echo -> repetitive -> truncated -> special_chars. Repetition comes
-    before truncation because degenerate loops usually run into the length limit and end cut off too.
-    Filters named in `cannot_fire` (see `may_fire`) are skipped.
+    length (cheap, and bounds the cost of the rest) -> template_slot (the response, or an unmistakable slot in
+    the prompt) -> blocklisted (prompt or response) -> refusal -> echo -> doubled -> repetitive -> truncated ->
+    special_chars. A doubled answer comes before repetition, which would call it repetitive only at random;
+    repetition comes before truncation because degenerate loops usually run into the length limit and end
+    cut off too. Filters named in `cannot_fire` (see `may_fire`) are skipped.
     """
     unknown = set(rules.disabled) - set(FILTERS)
     if unknown:
         raise ValueError(f"disabled: unknown filters {sorted(unknown)}; known are {FILTERS}")
-    prompt_and_response = "\n".join((instruction, input, response))
+    if rules.refusal_policy not in REFUSAL_POLICIES:
+        raise ValueError(f"refusal_policy: {rules.refusal_policy!r} is not one of {REFUSAL_POLICIES}")
+    prompt = f"{instruction}\n{input}" if input else instruction
     checks = (
         ("length", length_bounds, (response, lang, rules)),
-        ("template_slot", template_slots, (prompt_and_response,)),
-        ("blocklisted", blocklist, (prompt_and_response, blocklist_terms)),
+        ("template_slot", template_slots, (response, prompt)),
+        ("blocklisted", blocklist, ("\n".join((prompt, response)), blocklist_terms)),
         ("refusal", refusal, (response, rules)),
         ("echo", echoes_instruction, (instruction, response, rules)),
+        ("doubled", doubled_answer, (response, rules)),
         ("repetitive", repetition, (response, lang, rules)),
-        ("truncated", truncated, (response, lang, rules)),
+        ("truncated", truncated, (response, rules, prompt)),
         ("special_chars", special_char_ratio, (response, rules)),
     )
     for name, check, args in checks:
@@ -271,8 +185,22 @@ def quality_issue(instruction: str, input: str, response: str, lang: str,  # noq
 
 # Necessary conditions of some filters as patterns for polars' regex engine: a pair that matches none of a
 # filter's pattern cannot trip it, so a whole column is ruled in or out in one vectorized pass.
-_MAY_HAVE_SLOT = r"\{\{|[\[【]"
-_MAY_REFUSE = (r"(?i)as an? |sorry|apologi|cannot|can['’]?t|unable|not able|作为|我只是|我无法|我不能|抱歉|对不起")
+# Template slots: each slot shape of `junk` without its context conditions (polars' engine has no look-around).
+_MAY_HAVE_STRONG_SLOT = r"\{\{|\[(?:[Yy]our|[Ii]nsert|[Ee]nter|[Aa]dd) |[\[【](?:你的|您的|请输入|插入|填写|输入)"
+_ZH_NOUNS = "名称|姓名|名字|日期|地址|电话|邮箱|公司|时间|金额|职位|产品|网址|链接|联系方式|签名"
+_MAY_HAVE_SLOT = (r"\{\{\s*[^\W\d]|\{[A-Za-z_][A-Za-z_ ]{2,30}\}|\{[\x{4e00}-\x{9fff}]{2,10}\}"
+                  r"|\[[A-Z][A-Z_]*(?: [A-Z][A-Z_]*){0,3}\]"
+                  r"|\[(?:[A-Z][\w'’-]*\s){0,3}(?:[Yy]our |[Ii]nsert |[Ee]nter |[Aa]dd |[A-Z])"
+                  rf"|[\[【][^\[\]【】\n]{{0,12}}(?:你的|您的|请输入|插入|填写|输入|{_ZH_NOUNS})|<[^<>\n]{{0,6}}(?:{_ZH_NOUNS})"
+                  r"|[（(](?:请)?(?:填写|输入|插入)|<(?:[Yy]our|YOUR) |<[A-Z][A-Z_]{2,}|\$\{\w+\}|\$[A-Z][A-Z_]{2,}"
+                  r"|XX|xx|××|ＸＸ|某某")
+_MAY_REFUSE = (r"(?i)as an? |being an? |sorry|apologi|cannot|can['’]?t|can not|unable|not able|afraid|decline|"
+               r"must not|will not|won['’]?t|not going to|refuse|rather not|pass on|have to pass|say no|appropriate|"
+               r"not (?:comfortable|allowed|permitted)|do(?: not|n['’]t) (?:have|feel)|something i|task i|request i|"
+               r"anything i|outside|beyond|guidelines|polic|rules|programming|not in a position|just an|only an|"
+               r"i['’]?m an|i am an|external task|作为|我只是|我是|我无法|我不能|我不可以|我不会|没办法|没有办法|没法|抱歉|"
+               r"对不起|不好意思|遗憾|请原谅|无法|拒绝|婉拒|恕|不便|不方便|我没有|不具备|帮不|做不到|超出|不予|就不|"
+               r"无能为力|爱莫能助")
 
 
 def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # noqa: A002 - the pair's field
@@ -282,14 +210,26 @@ def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # n
         return pl.col(col).str.replace_all(r"[\W_]+", "").str.len_chars()
 
     # An echo's letters lie within the instruction's, and are at least echo_min_chars long. The slack covers
-    # the engines' slightly different ideas of a word character.
+    # the engines' slightly different ideas of a word character. A doubled answer's second copy starts with
+    # the same first characters as the whole.
     r, i = letters("r"), letters("i")
+    half = pl.col("r").str.len_chars() // 2
     masks = pl.DataFrame({"i": instruction, "x": input, "r": response}).select(
-        template_slot=pl.concat_str(["i", "x", "r"], separator="\n").str.contains(_MAY_HAVE_SLOT),
-        refusal=pl.col("r").str.contains(_MAY_REFUSE),
+        # Every shape in the response; in the prompt (often a long passage) only the unmistakable ones count.
+        template_slot=pl.col("r").str.contains(_MAY_HAVE_SLOT)
+        | pl.concat_str(["i", "x"], separator="\n").str.contains(_MAY_HAVE_STRONG_SLOT),
+        # A refusal is looked for in the opening characters only (see `refusal`).
+        refusal=pl.col("r").str.slice(0, REFUSAL_WITHIN + 10).str.contains(_MAY_REFUSE),
+        # A response that ends on a full stop (not an ellipsis) and has no code fence is never cut off.
+        truncated=pl.col("r").str.contains("```", literal=True)
+        | ~pl.col("r").str.strip_chars_end().str.contains(r"[.!?。！？][”’\"')）」』】\]]?$")
+        | pl.col("r").str.strip_chars_end().str.ends_with("..."),
         echo=(r >= rules.echo_min_chars // 2) & (r <= i + i // 2 + 10),
+        doubled=(pl.col("r").str.len_chars() >= 2 * rules.doubled_min_chars)
+        & pl.col("r").str.slice(1).str.contains(pl.col("r").str.extract(r"^(\S{1,8})"), literal=True),
     )
     return {name: masks[name] for name in masks.columns}
 
 
-FILTERS = ("length", "template_slot", "blocklisted", "refusal", "echo", "repetitive", "truncated", "special_chars")
+FILTERS = ("length", "template_slot", "blocklisted", "refusal", "echo", "doubled", "repetitive", "truncated",
+           "special_chars")

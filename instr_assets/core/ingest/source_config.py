@@ -1,6 +1,7 @@
 """The project's source list: a YAML file, validated into typed entries with errors that name entry and field."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -17,6 +18,9 @@ class _Entry(BaseModel):
     enabled: bool = True
     # Free-form labels carried onto every pair (e.g. domain) so later stages can use them.
     domain: str | None = None
+    # An evaluation set (e.g. MT-bench questions): its pairs never become training data, and the cleaning
+    # stage rejects training pairs whose prompts share a long n-gram with them ('contaminated').
+    evaluation: bool = False
 
 
 class _FileEntry(_Entry):
@@ -149,6 +153,12 @@ def _explain(path: Path, raw, err: ValidationError) -> str:
         else:
             lines.append(f"  {where or '(top level)'}: {item['msg']}")
     return "\n".join(lines)
+
+
+def evaluation_sources(options_json: list[str]) -> tuple[str, ...]:
+    """Names of the sources marked `evaluation: true`, from the entries' JSON as raw_sources stores them."""
+    entries = [json.loads(o) for o in options_json]
+    return tuple(e["name"] for e in entries if e.get("evaluation"))
 
 
 def resolve_path(base: Path, p: str) -> Path:

@@ -1,0 +1,309 @@
+"""Precise check of near-duplicate candidates, and star clustering of the candidates that pass.
+
+MinHash LSH (near_dedup.py) only proposes candidate pairs; this module decides on the texts themselves, message
+by message, so that a conversation counts as a copy only when every turn is one.
+
+Two texts are copies when, after casefolding, curly quotes and Chinese full-width punctuation read as their
+ASCII twins, and whitespace collapsed:
+- their edit distance (optimal string alignment: a substitution, insertion, deletion or adjacent
+  transposition is one edit; Levenshtein where that is already within budget) minus their length difference
+  is at most e + sqrt(e) for e = `max_edit_ratio` x the shorter length (typos spread over a conversation land
+  unevenly on its messages), plus one edit for texts of `min_typo_chars` or more (so one typo in a short
+  prompt or answer passes), and the shorter is at least `min_length_ratio` of the longer: a copy with a few
+  typos, or one with a sentence added or removed (a length difference that is one block of edits);
+- their numbers agree: the same digits in the same order when their lengths differ by less than a sentence
+  (`_BLOCK_CHARS`), otherwise the shorter's digits appear in order in the longer (an added sentence may
+  bring new ones). So "What is 12 + 7?" and "What is 13 + 7?" are different pairs;
+- (Chinese) no value swapped: with few edits, not all of them in runs of adjacent Han characters, and no
+  character replaced by the same other, next to the same character, twice over the conversation (see
+  `_han_value_edits`);
+- their named values agree: a capitalised word inside a sentence, an all-caps word, or a quoted string
+  ("...", “...”, '...', 《...》, 「...」) of 3+ characters (2 if not ASCII) of the one must occur in the
+  other, casefolded, or be typos away from one of its names (up to half the characters) or words (a third;
+  a Latin phrase word by word); past a sentence of length difference, only the shorter's names are looked
+  for in the longer.
+  A copy that was lower-cased still matches, a prompt about Paris does not match one about Rome.
+
+Conversations are copies when they have the same roles in the same order and every message pair is.
+
+Clustering is star-shaped, not single linkage: rows are visited in preference order (best first); a row not
+yet taken becomes a representative and takes every candidate neighbour that is still free and verifies
+against it. A chain A~B~C therefore never puts C with A unless C verifies against A itself.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import polars as pl
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, Levenshtein
+
+from .near_dedup import NearDupRules, candidate_pairs, minhash_signatures
+
+Conversation = Sequence[tuple[str, str]]  # (role, content) per message
+
+_DIGITS = re.compile(r"\d+")
+# Names: a capitalised word inside a sentence (after a word and a space, a comma and a space, or a Han
+# character; not after ". ", a line break or a list number, where any word is capitalised), or an all-caps word.
+# (The capital comes before the look-behinds, which then run at capitals only.)
+_NAME_WORD = re.compile(r"[A-Z](?:(?<=[^\W_] [A-Z])|(?<=, [A-Z])|(?<=[\u3400-\u9fff][A-Z]))[A-Za-z'-]*"
+                        r"|\b[A-Z][A-Z0-9]+\b")
+# Quoted strings, not the text between a closing and the next opening quote: no space just inside the quotes.
+# (Curly quotes are straight by then: see _PUNCT_TWINS.)
+_QUOTED = re.compile(r"\"(\S[^\"\n]{0,78}\S)\"|'(\S[^'\n]{0,78}\S)'(?!\w)|《([^》\n]{1,80})》|「([^」\n]{1,80})」")
+_PUNCT_TWINS = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "，": ",", "。": ".", "；": ";", "：": ":",
+                              "？": "?", "！": "!", "（": "(", "）": ")", "、": ","})
+# Words of folded text, a Latin run apart from the Han characters around it ("用python写" -> 用, python, 写).
+_WORD = re.compile(r"[a-z0-9]+|[^\W\da-z_]+")
+# Names this long without word breaks (Chinese) are found when some window of the other text is this similar
+# (rapidfuzz's partial_ratio: 100 x (1 - insertions and deletions / both lengths); one typo in 8 characters
+# is 88).
+_LONG_NAME, _LONG_NAME_SCORE = 8, 80
+_HAN = re.compile(r"[\u3400-\u9fff]")
+# A Chinese value swap is a few edits (2-3 a name, per occurrence); past this many, typos are spread about.
+_SWAP_CHECK_EDITS = 6
+# A length difference of this many characters or more is an added or removed block (a sentence), not typos.
+_BLOCK_CHARS = 10
+
+
+@dataclass(frozen=True)
+class VerifyRules:
+    # Edit budget: edits beyond the length difference, as a share of the shorter text's length.
+    max_edit_ratio: float = 0.07
+    # Texts at least this long (folded) get one extra edit: one typo in a short prompt, or in a three-character
+    # answer (新加坡/心加坡); shorter ones must match ('是' and '否', 'No' and 'So').
+    min_typo_chars: int = 3
+    # A copy with a sentence added or removed keeps at least this share of the longer text's length.
+    min_length_ratio: float = 0.2
+
+
+def fold(text: str) -> str:
+    """Casefolded, curly quotes and Chinese full-width punctuation as their ASCII twins (a switched input
+    method types either), every whitespace run one space, stripped: the form copies are compared in."""
+    return " ".join(text.translate(_PUNCT_TWINS).casefold().split())
+
+
+def _digits(text: str) -> str:
+    """The text's digits in order. Compared whole, a typo between two numbers (2017年7月 -> 20177月) or
+    inside one (1a9) changes nothing, a different number (12 -> 13) does."""
+    return "".join(_DIGITS.findall(text))
+
+
+def _subsequence(short: str, long: str) -> bool:
+    rest = iter(long)
+    return all(c in rest for c in short)
+
+
+def _names(text: str) -> set[str]:
+    """Named values of `text` (raw, not folded), casefolded."""
+    text = text.translate(_PUNCT_TWINS)
+    names = {next(g for g in groups if g).casefold() for groups in _QUOTED.findall(text)}
+    names.update(word.casefold() for word in _NAME_WORD.findall(text))
+    # One or two Latin characters ('A', 'CO', "x") say too little to tell a typo from another value; two Han
+    # characters are a word.
+    return {n for n in names if len(n) >= 3 or (len(n) == 2 and not n.isascii())}
+
+
+def _typo_of(name: str, word: str, share: int = 3) -> bool:
+    """Typos, not another value: at most 1/`share` of the longer one's characters edited (Paris/Pairs,
+    Malawi/Malwia; not Paris/Rome), half of a Chinese name of 4+ characters (海豚湾恋人/豚湾恋入)."""
+    size = len(max(name, word, key=len))
+    limit = max(1, size // 2 if size >= 4 and not name.isascii() else size // share)
+    return OSA.distance(name, word, score_cutoff=limit) <= limit
+
+
+def _names_found(names: set[str], others: set[str], folded: str) -> bool:
+    """Each name occurs in the other text (folded), or is typos away from one of its names (a half of the
+    characters) or words (a third); a Latin phrase word by word, so that "good morning" is not found in
+    "good evening"."""
+    missing = [n for n in names if n not in folded]
+    if not missing:
+        return True
+    words = set(_WORD.findall(folded))
+
+    def found(name: str) -> bool:
+        parts = _WORD.findall(name)
+        if len(parts) > 1 and name.isascii():
+            return all(p in words or any(_typo_of(p, w) for w in words) for p in parts)
+        # Against the other's names, up to half the characters may be typos (Your/Ykurr, GPUs/GPh): a value
+        # swapped for another is rarely that close. Against any of its words, a third. A long name (a quoted
+        # Chinese phrase) may have lost its quotes to a typo: look for it in the text.
+        return any(_typo_of(name, w, 2) for w in others) or any(_typo_of(name, w) for w in words) or (
+            len(name) >= _LONG_NAME and fuzz.partial_ratio(name, folded, score_cutoff=_LONG_NAME_SCORE) > 0)
+    return all(found(n) for n in missing)
+
+
+def _han_value_edits(fa: str, fb: str) -> tuple[bool, list[tuple[str, str, str]]]:
+    """(whether every edit lies in a run of 2+ adjacent edits on Han characters, the Han characters
+    substituted, each with its neighbours) between two folded texts a few edits apart. A Chinese named value
+    has no capital to tell it: swapped, it is such a run (北京 -> 上海, 北京 -> 哈尔滨), or the same
+    substitution at each of its occurrences in the same company (美国 -> 英国). A typo (a homophone picked, a
+    character dropped, doubled or two swapped) is one edit, or a transposition, and rarely the same twice."""
+    ops = Levenshtein.editops(fa, fb)
+    runs, run = [], [ops[0]]
+    for op in ops[1:]:
+        if op.src_pos - run[-1].src_pos <= 1 and op.dest_pos - run[-1].dest_pos <= 1:
+            run.append(op)
+        else:
+            runs.append(run)
+            run = [op]
+    runs.append(run)
+
+    def value(run) -> bool:
+        src = fa[run[0].src_pos:run[-1].src_pos + 1]
+        dest = fb[run[0].dest_pos:run[-1].dest_pos + 1]
+        swapped = len(run) == 2 and len(src) == len(dest) == 2 and src == dest[::-1]
+        return len(run) >= 2 and not swapped and bool(_HAN.search(src + dest))
+    # A substitution with the character after it, and with the one before: a name keeps the rest of itself
+    # (美国 -> 英国 everywhere), while a frequent typo (的 -> 地) lands among other characters each time.
+    substituted = []
+    for op in (op for op in ops if op.tag == "replace"):
+        x, y = fa[op.src_pos], fb[op.dest_pos]
+        if _HAN.match(x) and _HAN.match(y):
+            substituted += [(x, y, fa[op.src_pos + 1:op.src_pos + 2]), (x, y, "<" + fa[op.src_pos - 1:op.src_pos])]
+    return len(ops) >= 2 and all(map(value, runs)), substituted
+
+
+def text_edits(a: str, b: str, rules: VerifyRules) -> int | None:
+    """Edits beyond the length difference between two texts that are copies (see the module docstring), or
+    None when they are not."""
+    return conversation_edits([("", a)], [("", b)], rules)
+
+
+def _lengths_fit(fa: str, fb: str, rules: VerifyRules) -> bool:
+    return min(len(fa), len(fb)) >= rules.min_length_ratio * max(len(fa), len(fb))
+
+
+def _text_edits(a: str, fa: str, b: str, fb: str, rules: VerifyRules) -> int | None:
+    """`text_edits` of raw texts a, b given their folded forms."""
+    if fa == fb:
+        return 0
+    if not _lengths_fit(fa, fb, rules):
+        return None
+    short, long = sorted((len(fa), len(fb)))
+    # Edits spread at random over a conversation land unevenly on its messages: a standard deviation of slack.
+    expected = rules.max_edit_ratio * short
+    budget = int(expected + math.sqrt(expected)) + (short >= rules.min_typo_chars)
+    gap = long - short
+    limit = gap + budget
+    # Levenshtein (a transposition is two edits) is banded under a cutoff and so far faster than OSA here:
+    # OSA <= Levenshtein <= 2 x OSA, so it settles most pairs, and OSA runs only between the two bounds.
+    distance = Levenshtein.distance(fa, fb, score_cutoff=2 * limit)
+    if limit < distance <= 2 * limit:
+        distance = OSA.distance(fa, fb, score_cutoff=limit)
+    if distance > limit:
+        return None
+    names_a, names_b = _names(a), _names(b)
+    if gap < _BLOCK_CHARS:
+        # Typos only: the same numbers, and the names of each in the other.
+        if _digits(a) != _digits(b):
+            return None
+        if not (_names_found(names_a, names_b, fb) and _names_found(names_b, names_a, fa)):
+            return None
+    else:
+        # A block added to the longer: all the shorter's numbers and names must reappear in it.
+        (shorter, names_short), (longer, names_long), longer_folded = (
+            ((a, names_a), (b, names_b), fb) if len(fa) <= len(fb) else ((b, names_b), (a, names_a), fa))
+        if not _subsequence(_digits(shorter), _digits(longer)) or not _names_found(names_short, names_long,
+                                                                                  longer_folded):
+            return None
+    return distance - gap
+
+
+def conversation_edits(a: Conversation, b: Conversation, rules: VerifyRules) -> int | None:
+    """Total edits over the messages when every message of `a` is a copy of the same-role message of `b`,
+    else None."""
+    return _prepared_edits(_prepare(a), _prepare(b), rules)
+
+
+def _prepare(conversation: Conversation) -> tuple[tuple[str, str, str], ...]:
+    return tuple((role, text, fold(text)) for role, text in conversation)
+
+
+def _prepared_edits(a, b, rules: VerifyRules) -> int | None:
+    if len(a) != len(b) or any(ra != rb or not _lengths_fit(fa, fb, rules)
+                               for (ra, _, fa), (rb, _, fb) in zip(a, b)):
+        return None
+    total = 0
+    substituted: Counter = Counter()
+    for (_, ta, fa), (_, tb, fb) in zip(a, b):
+        edits = _text_edits(ta, fa, tb, fb, rules)
+        if edits is None:
+            return None
+        total += edits
+        if (fa != fb and abs(len(fa) - len(fb)) < _BLOCK_CHARS and _HAN.search(fa)
+                and Levenshtein.distance(fa, fb, score_cutoff=_SWAP_CHECK_EDITS) <= _SWAP_CHECK_EDITS):
+            run_only, pairs = _han_value_edits(fa, fb)
+            if run_only:
+                return None
+            substituted.update(pairs)
+    # The same character replaced twice next to the same one (over all messages) is a value changed throughout,
+    # not two typos.
+    if substituted and max(substituted.values()) >= 2:
+        return None
+    return total
+
+
+def star_clusters(n: int, first: np.ndarray, second: np.ndarray, conversation: Callable[[int], Conversation],
+                  rules: VerifyRules) -> tuple[np.ndarray, np.ndarray]:
+    """(representative, edits) of n rows in preference order, from candidate pairs first[i] < second[i]:
+    representative[i] is i for a row that stays, else the better row it is a copy of; edits[i] counts the
+    edits between them (0 for representatives)."""
+    rep = np.arange(n)
+    edits = np.zeros(n, dtype=np.int64)
+    taken = np.zeros(n, dtype=bool)
+    prepared: dict[int, tuple] = {}  # each row is folded once, however many pairs it is in
+
+    def get(i: int) -> tuple:
+        if i not in prepared:
+            prepared[i] = _prepare(conversation(i))
+        return prepared[i]
+
+    order = np.lexsort((second, first))
+    for a, b in zip(first[order].tolist(), second[order].tolist()):
+        # Pairs come by their better row, so a row's own status is settled before its pairs are.
+        if rep[a] != a or taken[b]:
+            continue
+        found = _prepared_edits(get(a), get(b), rules)
+        if found is not None:
+            rep[b], edits[b], taken[b] = a, found, True
+    return rep, edits
+
+
+def conversation_text(conversation: Conversation) -> str:
+    """What candidates are found on: every message's content, one per line."""
+    return "\n".join(text for _, text in conversation)
+
+
+def shared_part_keys(prompts: pl.Series, responses: pl.Series) -> list[np.ndarray]:
+    """uint64 hashes of the (normalized) prompts and of the responses: rows that share one are candidates even
+    when the other part changed a lot (see near_dedup.candidate_pairs' shared_keys)."""
+    return [prompts.hash().to_numpy(), responses.hash().to_numpy()]
+
+
+def near_duplicate_representatives(conversations: Sequence[Conversation], near: NearDupRules,
+                                   rules: VerifyRules) -> tuple[np.ndarray, np.ndarray]:
+    """`star_clusters` over conversations in preference order, candidates from MinHash LSH on their texts
+    (in memory; the cleaning stage does the same over part files)."""
+    sig = minhash_signatures([conversation_text(c) for c in conversations], near)
+    split = [("\n".join(t for r, t in c if r != "assistant"), "\n".join(t for r, t in c if r == "assistant"))
+             for c in conversations]
+    shared = shared_part_keys(pl.Series([p for p, _ in split], dtype=pl.Utf8),
+                              pl.Series([r for _, r in split], dtype=pl.Utf8))
+    first, second = candidate_pairs(sig, near, shared)
+    return star_clusters(len(conversations), first, second, conversations.__getitem__, rules)
+
+
+def validate(rules: VerifyRules) -> None:
+    """Raise ValueError naming the offending field ('near_dup_verify.<field>: ...')."""
+    for name in ("max_edit_ratio", "min_length_ratio"):
+        v = getattr(rules, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise ValueError(f"near_dup_verify.{name}: {v!r} must be a number in [0, 1]")
+    if isinstance(rules.min_typo_chars, bool) or not isinstance(rules.min_typo_chars, int) or rules.min_typo_chars < 0:
+        raise ValueError(f"near_dup_verify.min_typo_chars: {rules.min_typo_chars!r} must be a non-negative integer")

@@ -1,0 +1,319 @@
+"""Junk shapes of a response: unfilled template slots, an answer cut off, an answer written twice.
+
+Each check looks for positive evidence of the defect and leaves code, markup, tables and list items alone:
+a line without a final period is not a cut-off, `[INFO]` is a log tag and `{name}` in Python is a format field.
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import Counter
+from functools import lru_cache
+
+from . import pii
+from .quality_rules import DEFAULT_RULES, QualityRules
+from .textshape import LIST_ITEM, is_code_line, is_table_row, prose, strip_code
+
+Issue = tuple[str, str]
+
+# ---------------------------------------------------------------- template slots
+
+# The placeholders PII redaction writes (<EMAIL>, <PHONE>, …) are this pipeline's own, not unfilled slots.
+OWN_PLACEHOLDERS = frozenset(pii._PLACEHOLDER.values())
+# Bracketed upper-case words that are not slots: log levels, tokenizer tokens, chat-template markers, keys.
+_TAGS = frozenset(
+    "INFO ERROR WARN WARNING DEBUG TRACE FATAL CRITICAL NOTICE SEVERE OK FAIL FAILED PASS PASSED DONE SKIP SKIPPED "
+    "TODO FIXME NOTE CLS SEP MASK PAD UNK BOS EOS INST SYS EOT START END ENTER TAB ESC CTRL ALT SHIFT DEL SPACE "
+    "URL LINK IMG IMAGE GIF PDF HTML XML JSON CSV API SQL AI".split())
+_ROMAN = re.compile(r"[IVXLCDM]+")
+_HTML_TAGS = frozenset(
+    "a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite code col "
+    "colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 "
+    "h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd label legend li link main map mark meta meter "
+    "nav noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script section "
+    "select small source span strong style sub summary sup table tbody td template textarea tfoot th thead time "
+    "title tr track u ul var video wbr center font frame frameset marquee xml svg path".split())
+_SLOT_NOUNS = (r"Name|Date|Company|Address|Phone|Email|E-mail|Number|Title|City|State|Country|Website|Position|"
+               r"Organi[sz]ation|Product|Recipient|Amount|Time|Location|Event|Signature|Contact|Department|"
+               r"School|University|Job|Role|Price|Link")
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆"
+             "汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+_ZH_SLOT_NOUNS = r"名称|姓名|名字|日期|地址|电话|邮箱|公司|时间|金额|职位|产品|网址|链接|联系方式|签名"
+# Slot shapes that are unmistakable wherever they stand, prompts included.
+_STRONG_SLOTS = re.compile(
+    r"\{\{\s*[^\W\d]\w*\s*\}\}"
+    r"|\[(?:[Yy]our|[Ii]nsert|[Ee]nter|[Aa]dd) [^\[\]\n]{1,40}\](?!\()"
+    r"|[\[【](?:你的|您的|请输入|插入|填写|输入)[^\[\]【】\n]{1,15}[\]】]")
+# Shapes that may also be other things (markup, math, code, a chemical formula); judged in the response's prose.
+_WEAK_SLOTS = re.compile(
+    # [NAME], [COMPANY NAME], [QR_CODE]: not after an identifier (buf[MAX_SIZE]), not a link ([A](url)).
+    r"(?<![\w\]])\[([A-Z][A-Z_]*(?: [A-Z][A-Z_]*){0,3})\](?!\()"
+    rf"|\[(?:[A-Z][\w'’-]*\s){{0,3}}(?:{_SLOT_NOUNS})(?:\s(?:of\s)?[A-Z]?[\w'’-]*){{0,3}}\](?!\()"
+    rf"|[\[【][^\[\]【】\n]{{0,10}}(?:{_ZH_SLOT_NOUNS})[^\[\]【】\n]{{0,6}}[\]】]"
+    # {name} after a space or an opening mark: not LaTeX (\text{cm}, \section*{Intro}, x^{2}), not numbers.
+    r"|(?<![^\s(\"'“‘:：,，\u4e00-\u9fff])\{([A-Za-z_][A-Za-z_ ]{2,30}|[\u4e00-\u9fff]{2,10})\}"
+    rf"|<[^<>\n]{{0,6}}(?:{_ZH_SLOT_NOUNS})[^<>\n]{{0,4}}>|[（(](?:请)?(?:填写|输入|插入)[^）)\n]{{0,10}}[）)]"
+    r"|<((?:[Yy]our|YOUR) [^<>\n]{1,30}|[A-Z][A-Z_]{2,}(?: [A-Z][A-Z_]*){0,3})>"
+    # Chinese runs on without spaces ("$ADDRESS发往", "拨打XXX"), so only Latin letters and digits bound these.
+    r"|\$\{\w+\}|(?<![A-Za-z0-9_$])\$([A-Z][A-Z_]{2,})(?![A-Za-z0-9_])"
+    r"|(?<![A-Za-z0-9_.@-])(?:XXX+|xxx+)(?![A-Za-z0-9_-])|(?<![A-Za-z0-9.@-])(?:XX|xx)(?=[\u4e00-\u9fff])|××|ＸＸ"
+    # 某某 is a blank to fill, except after a surname, where it anonymizes a person (王某某) as news do.
+    rf"|(?<![{_SURNAMES}])某某"
+)
+# The prompt asks for a template: slots in the answer are what it wants.
+_WANTS_TEMPLATE = re.compile(r"(?i)\btemplates?\b|placeholder|fill[- ]in|form letter|mad ?lib|模板|模版|占位|填空")
+_NUMBERED = re.compile(r"(?:Chapter|Part|Volume|Book|Act|Article|Section|Canto|Psalm|Bowl|Olympiad) $")
+# Environment variables are written as $NAME in prose about shells.
+_ENV_VARS = frozenset("HOME PATH USER PWD SHELL LANG TERM EDITOR TMPDIR HOSTNAME DISPLAY JAVA_HOME PYTHONPATH".split())
+
+
+def _is_slot(m: re.Match) -> bool:
+    inner = next((g for g in m.groups() if g), None)
+    text = m.group(0)
+    if text in OWN_PLACEHOLDERS:
+        return False
+    if inner is None and not text.startswith("XXX"):
+        return True
+    if text.startswith("[") and text.endswith("]"):
+        words = inner.replace("_", " ").split()
+        return (inner not in _TAGS and not _ROMAN.fullmatch(inner)
+                and any(len(w) >= 3 for w in words))  # [NO], [EX Q]: markers, formulas
+    if text.startswith("<"):
+        return inner.lower() not in _HTML_TAGS and inner not in _TAGS
+    if text.startswith("$"):
+        return inner not in _ENV_VARS
+    if text.startswith("XXX"):  # "Chapter XXX", "Super Bowl XXX": a Roman numeral
+        return not _NUMBERED.search(m.string, max(0, m.start() - 12), m.start())
+    return True  # {name}
+
+
+def template_slots(response: str, instruction: str = "") -> Issue | None:
+    """An unfilled slot in the response ({{name}}, {name}, [Your Name], <NAME>, $VAR, XXX, 某某公司, 【你的名字】),
+    or an unmistakable one ({{name}}, [Your Name]) in the instruction. Code is skipped: it shows template syntax
+    on purpose. A prompt that asks for a template gets slots in its answer."""
+    if _WANTS_TEMPLATE.search(instruction):
+        return None
+    for text, pattern in ((strip_code(response), _STRONG_SLOTS), (strip_code(instruction), _STRONG_SLOTS),
+                          (prose(response), _WEAK_SLOTS)):
+        for m in pattern.finditer(text):
+            if _is_slot(m) and not (m.group(0)[0] == "{" and _in_format_string(text, m.start())):
+                return "template_slot", f"unfilled template slot {m.group(0)}"
+    return None
+
+
+# A line that formats strings: print(f"Hello {name}"), "{name}".format(…), logger.info("{user} …").
+_FORMAT_CONTEXT = re.compile(r"""\bf["']|\.format\(|[\w.]+\(\s*["'][^"'\n]*\{""")
+
+
+def _in_format_string(text: str, pos: int) -> bool:
+    start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+    return bool(_FORMAT_CONTEXT.search(text[start:end if end >= 0 else len(text)]))
+
+
+# ---------------------------------------------------------------- truncation
+
+# English words after which a sentence goes on: articles, possessives, conjunctions, prepositions, auxiliaries.
+# Each maps to the words before it that make a finished phrase instead ("I'd love to", "log in", "what it is").
+_PRONOUNS = "i you we they he she it who what where how there here that this".split()
+_DANGLING_EN = {
+    **dict.fromkeys("the a an of and or nor because although whereas than my your our their its into onto "
+                    "including very".split(), frozenset()),
+    "to": frozenset("want wants need needs have has had like likes love loves able going used supposed happy glad "
+                    "trying tried ought how".split()),
+    "as": frozenset("such so well".split()),
+    "if": frozenset("as what even".split()),
+    "but": frozenset("all anything nothing none last".split()),
+    "in": frozenset("log logged sign signed check checked plug plugged come came fill filled give gave drop tune "
+                    "join joined move moved built so".split()),
+    "on": frozenset("turn turned switch switched carry go goes going hold move moved log so come depend rely "
+                    "and".split()),
+    "with": frozenset("deal dealt come comes agree agreed along play work familiar start done up".split()),
+    "for": frozenset("looking waiting asking paying searching used known stands responsible grateful thankful "
+                     "hoping ready what".split()),
+    "by": frozenset("stand passed go come drop stop".split()),
+    "from": frozenset("come comes came where away far apart aside".split()),
+    "at": frozenset("look looking good aim where laugh stare arrive".split()),
+    "is": frozenset(_PRONOUNS), "are": frozenset(_PRONOUNS), "was": frozenset(_PRONOUNS),
+    "will": frozenset(_PRONOUNS), "can": frozenset(_PRONOUNS),
+}
+# Chinese clause-internal endings, as (ending, what may come before it and make a whole word).
+_DANGLING_ZH = {
+    "和": "总温柔平缓饱求调暖随附讲共祥谦人中融违亲应唱搀掺", "或": "", "而": "", "但": "", "于": "", "很": "",
+    "最": "", "是": "也都正不即皆凡总", "的": "",
+}
+_DANGLING_ZH_WORDS = ("以及", "或者", "但是", "因为", "所以", "如果", "虽然", "而且", "并且", "然后", "例如", "比如",
+                      "包括", "以便", "为了", "由于", "关于", "通过", "根据", "即使", "尽管", "除了", "并在", "以及其")
+# Full-width and ASCII brackets get mixed in Chinese text ("（Basilisk)"), so they count as one kind.
+_BRACKETS = (("(（", ")）"), ("[【", "]】"), ("「", "」"), ("《", "》"), ("『", "』"))
+_TRAILING_CUT = ",，、:：–—(（[【“「《"
+_ELLIPSIS = re.compile(r"(?:\.{3,}|…+|⋯+)\s*$")
+# An ellipsis that stands for "and so on" after a sequence or a list: "3, 7, 11...", "and so forth...".
+_ENUMERATION = re.compile(r"(?i)(?:[\d+\-*/=,、]\s*|\b(?:etc|so on|so forth|and more|and others)|等等?|之类)$")
+_FINISHED = frozenset(".!?。！？")
+_CLOSERS = frozenset("”’\"')）」』】]")
+# Chinese at the end, or a number right after Chinese ("并在202").
+_HAN_ENDING = re.compile(r"[\u4e00-\u9fff]\d*$")
+_CLAUSE_END = re.compile(r"[，。！？；：,.!?;:\s]")
+_LAST_WORD = re.compile(r"([A-Za-z]+)[\W\d_]*$")
+
+
+def _zh_dangling(clause: str, sentences_before: bool) -> str | None:
+    # A number cut short after a preposition: "并在202" (a year, "在2020年", lost its end).
+    number_cut = clause.rstrip("0123456789")
+    if number_cut != clause and number_cut[-1:] in ("在", "到", "至", "从"):
+        return number_cut[-1] + clause[len(number_cut):]
+    if clause.endswith(_DANGLING_ZH_WORDS):
+        return next(word for word in _DANGLING_ZH_WORDS if clause.endswith(word))
+    if len(clause) < 4:  # "红色的", "是": short answers
+        return None
+    last, before = clause[-1], clause[-2]
+    if last not in _DANGLING_ZH or before in _DANGLING_ZH[last]:
+        return None
+    # "这是很重要的": 是…的 frames a whole sentence; "含冤而身亡的", a noun phrase, is a whole answer.
+    if last == "的" and (re.search(r"是|得|会|要|能|可以|应该", clause) or not sentences_before):
+        return None
+    return last
+
+
+_MAY_OPEN = re.compile(r'[(（\[【「《『"“]')
+_BRACKET_CHAR = re.compile(r'[()（）\[\]【】「」《》『』"“”]')
+
+
+def _unclosed(line: str) -> str | None:
+    found = _BRACKET_CHAR.findall(line)
+    if not found:
+        return None
+    counts = Counter(found)
+    for opens, closes in _BRACKETS:
+        n_open = sum(counts[c] for c in opens)
+        if opens[0] == "(" and n_open:  # emoticons ":(" are not brackets
+            n_open -= len(re.findall(r"[:;]-?\(", line))
+        if n_open > sum(counts[c] for c in closes):
+            return opens[0]
+    # Curly and straight double quotes get mixed ("“诗人王子\""); a quote opened on an earlier line may close
+    # on this one, so only a surplus of opening ones counts.
+    if counts["“"] > counts["”"] + counts['"'] or (counts['"'] % 2 and counts["”"] <= counts["“"]):
+        return '"'
+    return None
+
+
+def _is_sign_off(text: str, last_line: str) -> bool:
+    """"Best regards," or "Looking forward to seeing you," closing a letter on a paragraph of its own."""
+    return len(last_line.split()) <= 6 and text.endswith("\n\n" + last_line)
+
+
+_SPAN_MAX_CHARS = 300
+# English vocabulary by frequency (wordfreq, offline data in the package): the most common words, sorted for
+# prefix search, with their Zipf frequency (log10 of uses per billion words).
+_VOCABULARY_SIZE = 50_000
+# A stub is a cut word when a word it starts is this much more common (about 30x) than the stub itself. Measured
+# on real English answers: 71% of random mid-word cuts pass it, and 0.1% of sentence-final words of 3+ letters.
+_FRAGMENT_ZIPF_GAP = 1.5
+
+
+@lru_cache(maxsize=1)
+def _english_vocabulary() -> tuple[list[str], dict[str, float]]:
+    from wordfreq import top_n_list, zipf_frequency
+
+    words = sorted(w for w in top_n_list("en", _VOCABULARY_SIZE) if w.isalpha() and w.isascii())
+    return words, {w: zipf_frequency(w, "en") for w in words}
+
+
+def _is_word_fragment(word: str) -> bool:
+    """"impor", "Gradua": the first letters of a far more common word, not a word of their own. Acronyms and
+    words shorter than three letters are not judged."""
+    if len(word) < 3 or not (word.islower() or word.istitle()):
+        return False
+    word = word.lower()
+    words, zipf = _english_vocabulary()
+    own = zipf.get(word)
+    if own is None:
+        from wordfreq import zipf_frequency
+        own = zipf_frequency(word, "en")
+    longest = 0.0
+    for longer in words[bisect_left(words, word):]:
+        if not longer.startswith(word):
+            break
+        if len(longer) >= len(word) + 2:
+            longest = max(longest, zipf[longer])
+    return longest - own >= _FRAGMENT_ZIPF_GAP
+
+
+def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = "") -> Issue | None:
+    """A response that ends cut off: inside a code fence, on a dangling word ("… and the", "…的"), an open
+    bracket or quote, a trailing comma or colon, or (long prose only) an ellipsis. A line without final
+    punctuation is no evidence: lists, tables, code, titles and many finished sentences end that way. An
+    answer copied from `prompt` (an extractive span) is not judged."""
+    if response.count("```") % 2:
+        return "truncated", "unclosed code fence"
+    text = response.rstrip()
+    # Most answers end on a full stop; a cut-off almost never lands right after one.
+    if not text or text.endswith("```") or (text[-1] in _FINISHED and not text.endswith("...")) or (
+            text[-1] in _CLOSERS and text[-2:-1] in _FINISHED):
+        return None
+    last_line = text[text.rfind("\n") + 1:]
+    detail = _cut_off(text, last_line, rules)
+    # Code, tables and rules end as they like; a letter may close on "Best regards,"; an answer quoted from
+    # the prompt (an extractive span) ends where its source does.
+    if (not detail or is_code_line(last_line) or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
+            or (last_line[-1] == "," and _is_sign_off(text, last_line))
+            or (len(text) < _SPAN_MAX_CHARS and text in prompt)):
+        return None
+    return "truncated", f"{detail}: {text[-40:]!r}"
+
+
+def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
+    """What shows that `text` (stripped, not ending on a full stop) was cut off, or None."""
+    if last_line[-1] in _TRAILING_CUT:
+        return f"ends on {last_line[-1]!r}"
+    if _MAY_OPEN.search(last_line) and (bracket := _unclosed(prose(last_line))):
+        return f"unclosed {bracket}"
+    if text.endswith(("...", "…", "⋯")):
+        before = _ELLIPSIS.sub("", text[-300:]).rstrip()
+        if (len(text) > rules.truncation_min_chars and before and not LIST_ITEM.match(last_line)
+                and not _ENUMERATION.search(before)):
+            return "ends with an ellipsis"
+        return None
+    if _HAN_ENDING.search(text[-12:]):
+        clause = _CLAUSE_END.split(text[-200:])[-1]
+        word = _zh_dangling(clause, any(c in text for c in "。！？"))
+        return f"ends mid-clause on {word!r}" if word else None
+    m = _LAST_WORD.search(last_line[-40:])
+    if not m or m.end(1) != len(last_line[-40:]):
+        return None
+    word = m.group(1)
+    words = last_line.split()
+    before = re.sub(r"[\W\d_]+", "", words[-2].lower()) if len(words) > 1 else ""
+    # "Vitamin A" and "Portland, OR" end on a letter or an abbreviation, not an article or a conjunction.
+    finished_by = _DANGLING_EN.get(word.lower())
+    dangling = (finished_by is not None and word != "A" and not (word.isupper() and len(word) > 1)
+                and before not in finished_by)
+    if dangling and len(words) >= 2:
+        return f"ends on the dangling word {word!r}"
+    # A capital is a name's mid-sentence ("… by Cirq"), a fragment's only where a sentence starts ("… Gradua").
+    starts_sentence = len(words) == 1 or before == "" or words[-2][-1:] in ".!?:"
+    if len(words) >= 2 and (word.islower() or starts_sentence) and _is_word_fragment(word):
+        return f"ends mid-word on {word!r}"
+    return None
+
+
+# ---------------------------------------------------------------- doubled answer
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def doubled_answer(response: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
+    """The whole response written twice: "A. A.", or the same paragraphs again."""
+    flat = " ".join(response.split())
+    n = len(flat)
+    for sep in (" ", ""):
+        half, rest = divmod(n - len(sep), 2)
+        if rest or half <= 0 or flat[half:half + len(sep)] != sep:
+            continue
+        first = flat[:half]
+        # A copy that is itself one unit over and over ("哈哈哈…") is a loop, which `repetition` reports.
+        periodic = (first + sep + first).find(first, 1) < half + len(sep)
+        if (first == flat[half + len(sep):] and not periodic
+                and len(_NON_ALNUM.sub("", first)) >= rules.doubled_min_chars):
+            return "doubled_answer", f"the response is one text written twice: {first[:40]!r}…"
+    return None
