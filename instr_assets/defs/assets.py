@@ -148,9 +148,10 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
 @dg.asset(
     deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
     code_version=stage_code_version("cleaned_pairs"),
-    description="NFKC, whitespace/control characters, HTML entities, 'no input' folded, PII redacted or dropped, "
-                "offline language ID, quality filters, exact dedup on normalized text, near-duplicate clusters by "
-                "MinHash LSH. Every removal is a row in cleaned_pairs_rejected with a reason code.",
+    description="Mojibake repaired, text normalized (each language's punctuation kept), PII redacted or dropped, "
+                "offline language ID, quality filters, content safety, decontamination against evaluation sets, "
+                "exact dedup on folded text, near-duplicates proposed by MinHash LSH and confirmed on the texts. "
+                "Every removal is a row in cleaned_pairs_rejected with a reason code (docs/cleaning.md).",
     check_specs=[
         _spec("cleaned_pairs", "cleaned_pair_id_unique", "pair_id and normalized text are unique"),
         _spec("cleaned_pairs", "cleaned_lengths_in_bounds", "response length within the configured bounds"),
