@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import random
@@ -210,9 +211,12 @@ def score(frame: pl.DataFrame, truth: dict, cleaned: pl.DataFrame, rejected: pl.
             c["hit"] += st != "kept" or repaired
             st = "repaired" if repaired else st
         elif expect == "remove_or_escape":
+            # A special-token string kept in the text is harmless when tokenization reads it as text: the
+            # training ids then hold no more special ids than the chat template itself writes.
             deserved[pid] = True
-            c["hit"] += st != "kept" or t["token"] not in out
-            st = "escaped" if st == "kept" and t["token"] not in out else st
+            escaped = st == "kept" and (t["token"] not in out or _tokenized_as_text(kept[pid]["messages"]))
+            c["hit"] += st != "kept" or escaped
+            st = "escaped" if escaped else st
         elif expect in ("redact", "intact") and st != "kept" and "pii" not in st:
             # Removed for something the donor row itself carries (a real refusal, say): the PII check never
             # decided this row, so it is shown and left out of the count.
@@ -248,6 +252,25 @@ def score(frame: pl.DataFrame, truth: dict, cleaned: pl.DataFrame, rejected: pl.
 
 
 MUST_KEEP = {"keep", "keep_pair", "intact"}
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from instr_assets.core.models.modeling import load_tokenizer
+    return load_tokenizer()
+
+
+def _tokenized_as_text(messages: list[dict]) -> bool:
+    """Whether the messages' contents add no special-token id to their training ids (the project's tokenizer
+    and chat template, as the tokenized_shards stage encodes them)."""
+    from instr_assets.core.train.tokenize_pack import encode_conversation
+
+    tok = _tokenizer()
+    special = {i for i, t in tok.added_tokens_decoder.items() if t.special}
+    msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
+    blank = [{**m, "content": "x"} for m in msgs]
+    count = lambda ms: sum(i in special for i in encode_conversation(tok, ms)[0])  # noqa: E731
+    return count(msgs) == count(blank)
 
 
 def _family(cls: str) -> str:

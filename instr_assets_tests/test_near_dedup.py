@@ -315,6 +315,7 @@ def test_copies_pass(a, b):
     ("介绍一下北京的历史和文化，北京是中国的首都。", "介绍一下上海的历史和文化，上海是中国的首都。"),  # a city
     ("介绍一下北京的历史和文化，北京是中国的首都。", "介绍一下哈尔滨的历史和文化，哈尔滨是中国的首都。"),
     ("Yes.", "No."), ("是", "否"),                                              # short answers: no typo budget
+    ("十号风球", "八号风球"), ("第三章", "第五章"),                                # short answers: a Chinese numeral is the value
     (LONG_EN, "Plants make food from light."),                                 # another answer
     (LONG_EN, LONG_EN[:40]),                                                   # less than a fifth of it
 ])
@@ -360,3 +361,35 @@ def test_star_clusters_do_not_chain():
 def test_verify_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^near_dup_verify\.{field}: "):
         dup_verify.validate(VerifyRules(**{field: value}))
+
+
+def test_names_are_capitalised_words_inside_sentences_all_caps_and_quotes():
+    text = 'We met Bob in New York City. Then NASA called, Alice said "hi there" and 《三体》 ends. Ok A1 x AB'
+    assert dup_verify._names(text) == {"bob", "new", "york", "city", "nasa", "alice", "hi there", "三体"}
+
+
+def test_punctuation_twins_fold_like_their_ascii_twins():
+    assert dup_verify.fold("  “你好，”  世界！\n‘Hi’ ") == dup_verify.fold('"你好,"  世界!\n\'hi\'') == '"你好," 世界! \'hi\''
+
+
+def _conversation_frame(conversations):
+    import polars as pl
+    return pl.DataFrame({
+        "messages": [[{"role": r, "content": c} for r, c in conv] for conv in conversations],
+        "n_turns": [sum(r == "user" for r, _ in conv) for conv in conversations]})
+
+
+def test_exact_keys_fold_case_and_whitespace_and_key_prefixes_like_conversations():
+    from instr_assets.core.clean.dedup import dup_keys
+    first = [("user", "Hi  there"), ("assistant", "Hello.")]
+    longer = [("user", "hi there"), ("assistant", "hello."), ("user", "And?"), ("assistant", "Bye.")]
+    other = [("user", "Hi there"), ("assistant", "Hello!")]
+    frame = _conversation_frame([first, longer, other])
+    norm_hash, prefixes = dup_keys(frame, fold_text=True)
+    assert norm_hash.str.len_chars().to_list() == [32, 32, 32]
+    assert norm_hash[0] != norm_hash[2] and norm_hash[0] != norm_hash[1]
+    assert prefixes.to_list() == [None, [norm_hash[0]], None]
+    # Unfolded, case and the doubled space tell the first exchange apart from the longer one's.
+    unfolded, unfolded_prefixes = dup_keys(frame, fold_text=False)
+    assert unfolded_prefixes[1].to_list() != [unfolded[0]]
+    assert dup_keys(_conversation_frame([first]), fold_text=False)[0][0] == unfolded[0]

@@ -162,6 +162,9 @@ def test_disclaimer_that_goes_on_to_answer_is_an_answer_by_default():
         assert refusal(text) is None
         assert refusal(text, QualityRules(refusal_policy="any_disclaimer"))[0] == "refusal"
     assert refusal("I cannot stress enough how important sleep is.") is None
+    # Content in the first person is no refusal: a leave note rewritten formally, a sentence of a story.
+    assert refusal("领导您好，因家中有事需要处理，我无法参加明天的会议，特此请假，敬请谅解。") is None
+    assert refusal("我无法想象没有音乐的生活。") is None
     assert refusal("As an AI I can't taste food, but chefs describe umami as a savory, meaty flavour found in "
                    "broths, aged cheese, mushrooms and soy sauce.") is None
     with pytest.raises(ValueError, match="refusal_policy"):

@@ -1,4 +1,5 @@
--- Exact duplicates on the dedup key (normalized conversation, folded for case and whitespace by default):
+-- Exact duplicates on the dedup key (normalized conversation, folded for case and whitespace by default), over
+-- the rows whose key occurs more than once (cleaning.clean_parquet keeps the others as they are):
 -- rank copies of one conversation; rank 1 is kept. The kept copy is the best by the stated preference
 -- (cleaning._PREFERENCE: complete ending, not lower-cased, less noise, longer), then the first in source
 -- order (source, file, line, locator), which also makes it deterministic.

@@ -30,11 +30,12 @@ from .dup_verify import VerifyRules
 from .dup_verify import validate as validate_dup_verify
 from .near_dedup import NearDupRules
 from .near_dedup import validate as validate_near_dup
-from .encoding import repair_series
+from .encoding import repair_and_normalize, repair_series
 from .pii import DEFAULT_PII_RULES, PiiRules, find_pii_series, redact, redact_values, validate_pii_rules
-from .quality import DEFAULT_RULES, QualityRules, may_fire, quality_issue
+from .quality import DEFAULT_RULES, FILTERS, QualityRules, may_fire, quality_issue
+from .quality import validate as validate_quality
 from ..storage import run_sql
-from ..text import compose_user, no_input_mask, normalize_series, render_plain
+from ..text import no_input_mask, normalize_series, plain_columns
 from ..ingest.unify import MESSAGE_DTYPE
 
 REJECT_SCHEMA = {
@@ -110,23 +111,21 @@ class _Timer:
 
 
 def _find_and_redact(texts: pl.Series, redact_them: bool,
-                     pii_rules: PiiRules) -> tuple[pl.Series, list[dict[str, str]]]:
-    """(texts, PII found per text as {value: kind}), with matches replaced by typed placeholders when
-    `redact_them`. polars' regex engine flags the cells that hold a detector's hint; only those go through
-    the validated Python detectors."""
-    found: list[dict[str, str]] = [{} for _ in range(texts.len())]
+                     pii_rules: PiiRules) -> tuple[pl.Series, dict[int, dict[str, str]]]:
+    """(texts, PII found as {index: {value: kind}} for the texts that hold any), with matches replaced by
+    typed placeholders when `redact_them`. polars' regex engine flags the cells that hold a detector's hint;
+    only those go through the validated Python detectors."""
     hits = find_pii_series(texts, pii_rules)
-    for i, matches in hits.items():
-        found[i] = {m.text: m.kind for m in matches}
+    found = {i: {m.text: m.kind for m in matches} for i, matches in hits.items()}
     if redact_them and hits:
         at = list(hits)
         texts = texts.scatter(at, [redact(t, hits[i]) for i, t in zip(at, texts.gather(at).to_list())])
     return texts, found
 
 
-def _redact_found(texts: pl.Series, found: list[dict[str, str]]) -> pl.Series:
+def _redact_found(texts: pl.Series, found: dict[int, dict[str, str]]) -> pl.Series:
     """`texts` with the values found[i] (those found anywhere in text i's pair) redacted wherever they recur."""
-    at = [i for i, values in enumerate(found) if values]
+    at = sorted(found)
     if not at:
         return texts
     return texts.scatter(at, [t if t is None else redact_values(t, found[i])
@@ -143,8 +142,7 @@ def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer,
         damage: dict[int, str] = {}
         parts = {}
         for f in _TEXT_FIELDS:
-            repaired, details = repair_series(chunk[f])
-            parts[f] = normalize_series(repaired)
+            parts[f], details = repair_and_normalize(chunk[f])
             for i, detail in details.items():
                 damage.setdefault(i, f"{f}: {detail}")
         parts["input"] = parts["input"].zip_with(~no_input_mask(parts["input"]), pl.Series([""] * n))
@@ -153,49 +151,50 @@ def _normalize_and_redact(chunk: pl.DataFrame, pii_action: str, timer: _Timer,
         repaired, details = repair_series(turns["content"])
         for i, detail in details.items():
             damage.setdefault(turns["_row"][i], f"{turns['role'][i]} turn: {detail}")
-        turns = turns.with_columns(content=normalize_series(repaired))
-    row_found: list[dict[str, str]] = [{} for _ in range(n)]  # value -> kind, over all fields and turns
+        # A single-turn pair's system, user and last turns are rebuilt from its parts below: only the other
+        # turns are normalized here.
+        is_single = pl.col("n_turns") == 1
+        last = pl.int_range(pl.len()).over("_row") == pl.len().over("_row") - 1
+        rebuilt = (is_single & (pl.col("role") == "system"), is_single & (pl.col("role") == "user"), is_single & last)
+        own = turns.select(~pl.any_horizontal(*rebuilt).fill_null(False)).to_series().arg_true()
+        turns = turns.with_columns(content=repaired.scatter(own, normalize_series(repaired.gather(own))))
+    row_found: dict[int, dict[str, str]] = {}  # row -> {value: kind}, over all fields and turns
     with timer("pii"):
         if pii_action != "off":
             redact_them = pii_action == "redact"
-            for f in _TEXT_FIELDS:
-                parts[f], found = _find_and_redact(parts[f], redact_them, pii_rules)
-                for i, values in enumerate(found):
-                    row_found[i].update(values)
             # A single-turn pair's messages are rebuilt from its parts; only multi-turn messages need a scan.
+            # The parts and those messages go through the detectors as one column: each call costs a few dozen
+            # polars queries whatever its length.
             multi = turns["n_turns"] != 1
-            multi_rows = turns["_row"].filter(multi).to_list()
-            contents, found = _find_and_redact(turns["content"].filter(multi), redact_them, pii_rules)
-            for row, values in zip(multi_rows, found):
-                row_found[row].update(values)
+            rows = list(range(n)) * len(_TEXT_FIELDS) + turns["_row"].filter(multi).to_list()  # each text's row
+            texts, found = _find_and_redact(pl.concat([*(parts[f] for f in _TEXT_FIELDS),
+                                                       turns["content"].filter(multi)]), redact_them, pii_rules)
+            for i, values in found.items():  # in text order: fields first, as listed, then turns
+                row_found.setdefault(rows[i], {}).update(values)
             if redact_them:
                 # What was found anywhere in a pair is redacted everywhere in it, also where it recurs without
                 # the context that made it detectable (a key quoted bare in the answer).
-                for f in _TEXT_FIELDS:
-                    parts[f] = _redact_found(parts[f], row_found)
-                contents = _redact_found(contents, [row_found[row] for row in multi_rows])
-            turns = turns.with_columns(content=turns["content"].scatter(multi.arg_true(), contents))
-    row_kinds = [set(values.values()) for values in row_found]
+                texts = _redact_found(texts, {i: row_found[row] for i, row in enumerate(rows) if row in row_found})
+            for k, f in enumerate(_TEXT_FIELDS):
+                parts[f] = texts.slice(k * n, n).alias(f)
+            turns = turns.with_columns(content=turns["content"].scatter(
+                multi.arg_true(), texts.slice(len(_TEXT_FIELDS) * n)))
     with timer("normalize"):
-        users = [compose_user(i, x) for i, x in zip(parts["instruction"].to_list(), parts["input"].to_list())]
+        plain = pl.DataFrame(parts).select(**plain_columns(pl.col("instruction"), pl.col("input"),
+                                                           pl.col("response")))
         single = pl.DataFrame({"_row": pl.int_range(n, dtype=pl.UInt32, eager=True), "_system": parts["system"],
-                               "_user": pl.Series(users, dtype=pl.Utf8), "_response": parts["response"]})
-        is_single = pl.col("n_turns") == 1
-        last = pl.int_range(pl.len()).over("_row") == pl.len().over("_row") - 1
+                               "_user": plain["user"], "_response": parts["response"]})
+        system, user, response = rebuilt
         turns = turns.join(single, on="_row", how="left").with_columns(
-            content=pl.when(is_single & (pl.col("role") == "system")).then("_system")
-            .when(is_single & (pl.col("role") == "user")).then("_user")
-            .when(is_single & last).then("_response")
+            content=pl.when(system).then("_system").when(user).then("_user").when(response).then("_response")
             .otherwise("content"))
         messages = turns.group_by("_row", maintain_order=True).agg(
             pl.struct("role", "content").alias("messages"), prompt_chars=pl.col("content").filter(
                 pl.col("role") != "assistant").str.len_chars().sum())
-        texts = [render_plain(i, x, r) for i, x, r in zip(
-            parts["instruction"].to_list(), parts["input"].to_list(), parts["response"].to_list())]
         out = chunk.with_columns(**parts, messages=messages["messages"].cast(MESSAGE_DTYPE),
-                                 text=pl.Series(texts, dtype=pl.Utf8), _prompt_chars=messages["prompt_chars"],
+                                 text=plain["text"], _prompt_chars=messages["prompt_chars"],
                                  _encoding_damage=pl.Series([damage.get(i) for i in range(n)], dtype=pl.Utf8))
-    return out, [",".join(sorted(k)) or None for k in row_kinds]
+    return out, [",".join(sorted(set(row_found[i].values()))) if i in row_found else None for i in range(n)]
 
 
 def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
@@ -232,10 +231,14 @@ def _clean_chunk(chunk: pl.DataFrame, rules: CleanRules) -> tuple[pl.DataFrame, 
             response_langs[i] = lang if response_lang == "und" else response_lang
             bad[i] = issue
     with timer("quality"):
-        masks = may_fire(df["instruction"], df["input"], df["response"], rules.quality)
+        masks = may_fire(df["instruction"], df["input"], df["response"], rules.quality,
+                         pl.Series(response_langs, dtype=pl.Utf8))
         names, rows_may = list(masks), list(zip(*(m.to_list() for m in masks.values()))) or [()] * df.height
+        # A row none of whose filters may fire is fine: with no blocklist, only filters with masks are left.
+        validate_quality(rules.quality)
+        unmasked = set(FILTERS) - set(names) - (set() if rules.blocklist_terms else {"blocklisted"})
         for i, (instruction, input_text, response) in enumerate(fields):
-            if bad[i] is None:
+            if bad[i] is None and (unmasked or any(rows_may[i])):
                 cannot = [name for name, may in zip(names, rows_may[i]) if not may]
                 bad[i] = quality_issue(instruction, input_text, response, response_langs[i], rules.quality,
                                        rules.blocklist_terms, cannot)
@@ -346,8 +349,10 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
         t = time.perf_counter()
         keys = pl.concat([p.keys for p in parts]).with_row_index("_i")
         # Exact duplicates (same normalized conversation, folded unless exact_dup_fold is off) are resolved in
-        # SQL on the key columns only: the best copy by _PREFERENCE wins, then the first by source order.
-        ranked = run_sql("exact_dedup", pairs=keys)
+        # SQL on the key columns of the keys that occur more than once (a key seen once is its own first copy):
+        # the best copy by _PREFERENCE wins, then the first by source order.
+        repeated = keys["norm_hash"].is_duplicated()
+        ranked = run_sql("exact_dedup", pairs=keys.filter(repeated))
         dups = ranked.filter(pl.col("dup_rank") > 1)
         dups = dups.with_columns(_why=kept_because(dups, keys)).select(
             "pair_id", "raw_id", "source",
@@ -357,7 +362,8 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
                       "kept_pair_id", "kept_source", "_why").alias("detail"),
             "kept_pair_id",
         )
-        firsts = ranked.filter(pl.col("dup_rank") == 1).drop("dup_rank", "kept_pair_id", "kept_source")
+        firsts = pl.concat([keys.filter(~repeated),
+                            ranked.filter(pl.col("dup_rank") == 1).select(keys.columns).cast(keys.schema)])
         seconds["exact_dedup"] += time.perf_counter() - t
         t = time.perf_counter()
         if rules.near_dup_action == "off":

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
-from ..ingest.raw_sources import sha
 from .dup_verify import VerifyRules, shared_part_keys, star_clusters
 from .near_dedup import NearDupRules, candidate_pairs, minhash_signatures
 
@@ -24,6 +24,17 @@ class Part(Protocol):
 # A whitespace run other than one plain space: what `\s+` -> " " changes, without rewriting every single space
 # (5x faster in polars).
 _WHITESPACE_RUN = r"[^\S ]\s*| \s+"
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def text_keys(texts: pl.Series) -> pl.Series:
+    """128-bit keys of texts, as 32 hex digits: two differently seeded polars hashes. Seeded, they are the same
+    in every process of one polars version, which is all dedup needs (keys are compared within one run)."""
+    halves = np.stack([texts.hash(seed=1).to_numpy(), texts.hash(seed=2).to_numpy()], axis=1)
+    raw = halves.astype(">u8").view(np.uint8)
+    digits = _HEX_DIGITS[np.stack([raw >> 4, raw & 15], axis=2)].reshape(-1)
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), texts.len(), [None, pa.py_buffer(digits)])
+    return pl.from_arrow(fixed.cast(pa.binary()).cast(pa.string())).alias(texts.name)
 
 
 def dup_keys(kept: pl.DataFrame, fold_text: bool) -> list[pl.Series]:
@@ -37,15 +48,21 @@ def dup_keys(kept: pl.DataFrame, fold_text: bool) -> list[pl.Series]:
     conversation = conversation.to_series()
     if fold_text:
         conversation = conversation.str.to_lowercase().str.replace_all(_WHITESPACE_RUN, " ")
-    conversation = conversation.to_list()
-    prefixes: list[list[str] | None] = [None] * len(conversation)  # None, not [], is 10x faster to build
-    # Python only joins the prefixes of the (few) multi-turn rows.
-    for i in (kept["n_turns"] > 1).arg_true().to_list():
-        parts = conversation[i].split("\x1f")
-        prefixes[i] = [sha("\x1f".join(parts[:k]), 32) for k in range(1, len(parts))
-                       if parts[k - 1].startswith("assistant:")]
-    return [pl.Series("norm_hash", [sha(c, 32) for c in conversation], dtype=pl.Utf8),
-            pl.Series("_prefix_keys", prefixes, dtype=pl.List(pl.Utf8))]
+    # Python only cuts the prefixes of the (few) multi-turn rows; they are keyed like whole conversations.
+    multi = (kept["n_turns"] > 1).arg_true().to_list()
+    owners, prefixes = [], []
+    for i, text in zip(multi, conversation.gather(multi).to_list()):
+        parts = text.split("\x1f")
+        for k in range(1, len(parts)):
+            if parts[k - 1].startswith("assistant:"):
+                owners.append(i)
+                prefixes.append("\x1f".join(parts[:k]))
+    prefix_keys: list[list[str] | None] = [None] * kept.height  # None, not [], is 10x faster to build
+    for i in multi:
+        prefix_keys[i] = []
+    for i, key in zip(owners, text_keys(pl.Series(prefixes, dtype=pl.Utf8)).to_list()):
+        prefix_keys[i].append(key)
+    return [text_keys(conversation).alias("norm_hash"), pl.Series("_prefix_keys", prefix_keys, dtype=pl.List(pl.Utf8))]
 
 
 SOURCE_ORDER = ["source", "file", "line", "locator"]

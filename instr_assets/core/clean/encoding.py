@@ -21,6 +21,8 @@ import ftfy
 import polars as pl
 from ftfy.badness import is_bad
 
+from ..text import normalize_series, untidy_pattern
+
 # A whole UTF-8 sequence read as Latin-1 or cp1252: lead byte C2-DF, E0-EF or F0-F4 (Â-ß, à-ï, ð-ô) and one,
 # two or three continuation bytes 80-BF, which are U+0080-U+00BF in Latin-1 and the other characters in cp1252.
 _CONTINUATION = ("[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
@@ -189,3 +191,14 @@ def repair_series(texts: pl.Series) -> tuple[pl.Series, dict[int, str]]:
     if fixed_at:
         texts = texts.scatter(fixed_at, fixed)
     return texts, damage
+
+
+def repair_and_normalize(texts: pl.Series) -> tuple[pl.Series, dict[int, str]]:
+    """(normalize_series(repaired texts), {index: detail} of the texts damaged beyond repair), as
+    `repair_series` then `normalize_series` give them; one scan sets aside the texts that neither would change
+    (most texts), where each would scan all of them."""
+    texts = texts.cast(pl.Utf8).fill_null("")
+    busy = texts.str.contains(f"{hint_pattern()}|{untidy_pattern()}").arg_true()
+    repaired, damage = repair_series(texts.gather(busy))
+    rows = busy.to_list()
+    return texts.scatter(busy, normalize_series(repaired)), {rows[i]: detail for i, detail in damage.items()}

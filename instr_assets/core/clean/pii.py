@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import phonenumbers
@@ -274,15 +274,15 @@ class _Detector:
     # long texts.
     reach: int | None = None
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Where to run the pattern: the whole text, or merged windows around the hints."""
+    def spans(self, text: str, hints: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Where to run the pattern: the whole text, or merged windows around the hints (their spans in `text`)."""
         if self.reach is None:
             return [(0, len(text))]
         spans: list[tuple[int, int]] = []
-        for h in self.hint.finditer(text):
-            lo = max(text.rfind("\n", 0, h.start()) + 1, h.start() - self.reach)
-            line_end = text.find("\n", h.end())
-            hi = min(len(text) if line_end < 0 else line_end, h.end() + self.reach)
+        for start, end in hints:
+            lo = max(text.rfind("\n", 0, start) + 1, start - self.reach)
+            line_end = text.find("\n", end)
+            hi = min(len(text) if line_end < 0 else line_end, end + self.reach)
             if spans and lo <= spans[-1][1]:
                 spans[-1] = (spans[-1][0], max(hi, spans[-1][1]))
             else:
@@ -408,7 +408,8 @@ def find_pii(text: str, kinds: Collection[str] | None = None, rules: PiiRules = 
     wanted = _wanted(rules.kinds if kinds is None else kinds)
     if not _ANY_HINT.search(text):
         return []
-    return _find(text, [r for r, d in enumerate(_DETECTORS) if d.kind in wanted and d.hint.search(text)], rules)
+    return _find(text, {r: [m.span() for m in d.hint.finditer(text)] if d.reach is not None else ()
+                        for r, d in enumerate(_DETECTORS) if d.kind in wanted and d.hint.search(text)}, rules)
 
 
 def find_pii_series(texts: pl.Series, rules: PiiRules = DEFAULT_PII_RULES) -> dict[int, list[PiiMatch]]:
@@ -418,22 +419,44 @@ def find_pii_series(texts: pl.Series, rules: PiiRules = DEFAULT_PII_RULES) -> di
     wanted = _wanted(rules.kinds)
     at = texts.str.contains(ANY_HINT_PATTERN).arg_true()
     flagged = texts.gather(at)
-    has = {p: flagged.str.contains(p).to_list() for p in {d.hint.pattern for d in _DETECTORS}}
+    detectors = [(r, d.hint.pattern) for r, d in enumerate(_DETECTORS) if d.kind in wanted]
+    windowed = {p for r, p in detectors if _DETECTORS[r].reach is not None}
+    patterns = list(dict.fromkeys(p for _, p in detectors))
+    # One polars query for all the hints: whether each cell holds it, and for the windowed detectors where
+    # (the same leftmost-first matches as Python's finditer, the hints having no look-around; Python's engine
+    # would scan each text once more per hint).
+    cell = pl.col("text")
+    hint_columns = flagged.to_frame("text").select(
+        (cell.str.extract_all(p) if p in windowed else cell.str.contains(p)).alias(str(k))
+        for k, p in enumerate(patterns))
+    hints_of = {p: hint_columns[str(k)].to_list() for k, p in enumerate(patterns)}
     found = {}
     for j, (row, text) in enumerate(zip(at.to_list(), flagged.to_list())):
-        matches = _find(text, [r for r, d in enumerate(_DETECTORS) if d.kind in wanted and has[d.hint.pattern][j]],
-                        rules)
+        hints = {r: _spans_of(text, hints_of[p][j]) if p in windowed else () for r, p in detectors if hints_of[p][j]}
+        matches = _find(text, hints, rules)
         if matches:
             found[row] = matches
     return found
 
 
-def _find(text: str, ranks: list[int], rules: PiiRules) -> list[PiiMatch]:
-    """The validated, non-overlapping matches of the detectors at `ranks` (those whose hint `text` holds)."""
+def _spans_of(text: str, hits: list[str]) -> list[tuple[int, int]]:
+    """The spans of consecutive non-overlapping regex matches `hits` in `text`: each is the first occurrence of
+    its text after the one before, since the pattern would have matched that occurrence first."""
+    spans, pos = [], 0
+    for hit in hits:
+        start = text.find(hit, pos)
+        pos = start + len(hit)
+        spans.append((start, pos))
+    return spans
+
+
+def _find(text: str, hints: Mapping[int, Iterable[tuple[int, int]]], rules: PiiRules) -> list[PiiMatch]:
+    """The validated, non-overlapping matches of the detectors whose hint `text` holds: {rank: the hints' spans}
+    (used by the detectors that run near their hints only)."""
     candidates = []
-    for rank in ranks:
+    for rank, spans in hints.items():
         det = _DETECTORS[rank]
-        for lo, hi in det.spans(text):
+        for lo, hi in det.spans(text, spans):
             for m in det.pattern.finditer(text, lo, hi):
                 if det.valid is None or det.valid(m, rules):
                     candidates.append((m.start(det.group), m.end(det.group), rank, det.kind))

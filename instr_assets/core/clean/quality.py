@@ -17,15 +17,15 @@ import polars as pl
 
 from .junk import doubled_answer, template_slots, truncated
 from .quality_rules import DEFAULT_RULES, REFUSAL_POLICIES, QualityRules
-from .refusal import REFUSAL_WITHIN, refusal
-from .textshape import prose
+from .refusal import may_refuse, refusal
+from .textshape import PLAIN_TEXT, prose
 
 DEFAULT_BLOCKLIST = Path(__file__).resolve().parents[2] / "data" / "blocklist.txt"
 
 Issue = tuple[str, str]
 __all__ = ["DEFAULT_RULES", "FILTERS", "QualityRules", "REFUSAL_POLICIES", "blocklist", "doubled_answer",
            "echoes_instruction", "length_bounds", "load_blocklist", "may_fire", "quality_issue", "refusal",
-           "repetition", "special_char_ratio", "template_slots", "truncated"]
+           "repetition", "special_char_ratio", "template_slots", "truncated", "validate"]
 
 
 def _is_zh(lang: str) -> bool:
@@ -66,8 +66,8 @@ def _repetition(text: str, lang: str, rules: QualityRules) -> Issue | None:
     if total < rules.min_ngrams:
         return None
     # Only the number of distinct n-grams matters; characters are compared as substrings, words as tuples.
-    distinct = len(set(units[i:i + n] for i in range(total)) if isinstance(units, str)
-                   else set(zip(*(units[i:] for i in range(n)))))
+    distinct = len(set(map(units.__getitem__, map(slice, range(total), range(n, total + n))))
+                   if isinstance(units, str) else set(zip(*(units[i:] for i in range(n)))))
     ratio = (total - distinct) / total
     if ratio > rules.max_repetition:
         return "repetitive", f"{ratio:.0%} of {total} {n}-grams repeat (> {rules.max_repetition:.0%})"
@@ -147,6 +147,14 @@ def blocklist(text: str, terms: Sequence[str]) -> Issue | None:
     return None
 
 
+def validate(rules: QualityRules) -> None:
+    unknown = set(rules.disabled) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"disabled: unknown filters {sorted(unknown)}; known are {FILTERS}")
+    if rules.refusal_policy not in REFUSAL_POLICIES:
+        raise ValueError(f"refusal_policy: {rules.refusal_policy!r} is not one of {REFUSAL_POLICIES}")
+
+
 def quality_issue(instruction: str, input: str, response: str, lang: str,  # noqa: A002 - the pair's field
                   rules: QualityRules = DEFAULT_RULES, blocklist_terms: Sequence[str] = (),
                   cannot_fire: Container[str] = ()) -> Issue | None:
@@ -158,11 +166,7 @@ def quality_issue(instruction: str, input: str, response: str, lang: str,  # noq
     repetition comes before truncation because degenerate loops usually run into the length limit and end
     cut off too. Filters named in `cannot_fire` (see `may_fire`) are skipped.
     """
-    unknown = set(rules.disabled) - set(FILTERS)
-    if unknown:
-        raise ValueError(f"disabled: unknown filters {sorted(unknown)}; known are {FILTERS}")
-    if rules.refusal_policy not in REFUSAL_POLICIES:
-        raise ValueError(f"refusal_policy: {rules.refusal_policy!r} is not one of {REFUSAL_POLICIES}")
+    validate(rules)
     prompt = f"{instruction}\n{input}" if input else instruction
     checks = (
         ("length", length_bounds, (response, lang, rules)),
@@ -194,41 +198,84 @@ _MAY_HAVE_SLOT = (r"\{\{\s*[^\W\d]|\{[A-Za-z_][A-Za-z_ ]{2,30}\}|\{[\x{4e00}-\x{
                   rf"|[\[【][^\[\]【】\n]{{0,12}}(?:你的|您的|请输入|插入|填写|输入|{_ZH_NOUNS})|<[^<>\n]{{0,6}}(?:{_ZH_NOUNS})"
                   r"|[（(](?:请)?(?:填写|输入|插入)|<(?:[Yy]our|YOUR) |<[A-Z][A-Z_]{2,}|\$\{\w+\}|\$[A-Z][A-Z_]{2,}"
                   r"|XX|xx|××|ＸＸ|某某")
-_MAY_REFUSE = (r"(?i)as an? |being an? |sorry|apologi|cannot|can['’]?t|can not|unable|not able|afraid|decline|"
-               r"must not|will not|won['’]?t|not going to|refuse|rather not|pass on|have to pass|say no|appropriate|"
-               r"not (?:comfortable|allowed|permitted)|do(?: not|n['’]t) (?:have|feel)|something i|task i|request i|"
-               r"anything i|outside|beyond|guidelines|polic|rules|programming|not in a position|just an|only an|"
-               r"i['’]?m an|i am an|external task|作为|我只是|我是|我无法|我不能|我不可以|我不会|没办法|没有办法|没法|抱歉|"
-               r"对不起|不好意思|遗憾|请原谅|无法|拒绝|婉拒|恕|不便|不方便|我没有|不具备|帮不|做不到|超出|不予|就不|"
-               r"无能为力|爱莫能助")
+
+# In `PLAIN_TEXT`, Python's words ([^\W_]+ on the lower-cased text) are exactly the runs of _ALNUM.
+_ALNUM = r"a-z0-9\u4e00-\u9fff"
+
+
+def _may_repeat(responses: pl.Series, langs: pl.Series, rules: QualityRules) -> pl.Series:
+    """Whether `_repetition` may flag each response, from a lower bound on its distinct n-grams: of T n-grams,
+    at most (T - distinct) / T repeat. Every distinct word but the last n - 1 starts a distinct word n-gram;
+    every distinct character pair but the last n - 2 starts a distinct character n-gram (Han text reuses
+    single characters too much for them to bound anything). Text beyond `PLAIN_TEXT` is left to Python."""
+    plain = responses.str.contains(PLAIN_TEXT)
+    zh = (langs == "zh").fill_null(False)
+    may = ~plain
+    n_words, n_chars = rules.word_ngram, rules.char_ngram
+    u = pl.col("u")
+    # (rows, their units, number of n-grams, at least how many distinct), units computed once per row.
+    paths = [(plain & ~zh, pl.col("r").str.to_lowercase().str.extract_all(f"[{_ALNUM}]+"),
+              u.list.len().cast(pl.Int64) - n_words + 1, u.list.n_unique() - (n_words - 1))]
+    if n_chars >= 2:  # letters and digits keep their case here
+        paths.append((plain & zh, pl.col("r").str.replace_all(f"[^A-Z{_ALNUM}]", ""),
+                      u.str.len_chars().cast(pl.Int64) - n_chars + 1,
+                      pl.concat_list(u.str.extract_all(".."), u.str.slice(1).str.extract_all("..")).list.n_unique()
+                      - (n_chars - 2)))
+    for rows, units, total, distinct in paths:
+        at = rows.arg_true()
+        if at.len():
+            counts = pl.DataFrame({"r": responses.gather(at)}).select(u=units).select(
+                total=total, distinct=distinct.cast(pl.Int64))
+            most_repeat = (pl.col("total") - pl.col("distinct")) / pl.col("total")
+            may = may.scatter(at, counts.select(
+                (pl.col("total") >= rules.min_ngrams) & (most_repeat > rules.max_repetition)).to_series())
+    return may
+
+
+def _may_echo(instruction: pl.Series, response: pl.Series, rules: QualityRules) -> pl.Series:
+    """An echo's letters lie within the instruction's, and are at least echo_min_chars long. The slack covers
+    the engines' slightly different ideas of a word character. Letters are counted only where the response's
+    ASCII letters, digits and Han characters (letters to both engines) fit that bound at all."""
+    i_chars = pl.col("i").str.len_chars()
+    surely_letters = pl.col("r").str.len_chars() - pl.col("r").str.count_matches(r"[^A-Za-z0-9\u4e00-\u9fff]")
+    frame = pl.DataFrame({"i": instruction, "r": response})
+    may = frame.select(surely_letters <= i_chars + i_chars // 2 + 10).to_series()
+    at = may.arg_true()
+    if at.len():
+        r, i = (pl.col(c).str.replace_all(r"[\W_]+", "").str.len_chars() for c in ("r", "i"))
+        may = may.scatter(at, frame[at].select((r >= rules.echo_min_chars // 2) & (r <= i + i // 2 + 10)).to_series())
+    return may
 
 
 def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # noqa: A002 - the pair's field
-             rules: QualityRules = DEFAULT_RULES) -> dict[str, pl.Series]:
-    """Per filter with a cheap necessary condition, a mask of the pairs it might flag (False = it cannot)."""
-    def letters(col: str) -> pl.Expr:
-        return pl.col(col).str.replace_all(r"[\W_]+", "").str.len_chars()
-
-    # An echo's letters lie within the instruction's, and are at least echo_min_chars long. The slack covers
-    # the engines' slightly different ideas of a word character. A doubled answer's second copy starts with
-    # the same first characters as the whole.
-    r, i = letters("r"), letters("i")
-    half = pl.col("r").str.len_chars() // 2
+             rules: QualityRules = DEFAULT_RULES, langs: pl.Series | None = None) -> dict[str, pl.Series]:
+    """Per filter with a cheap necessary condition, a mask of the pairs it might flag (False = it cannot).
+    `langs`, the language each response is judged in, enables the mask of 'repetitive'."""
+    # A doubled answer's second copy starts with the same first characters as the whole.
+    # Too short takes no visible character (python's str.split() splits on \s and \x1c-\x1f) while the minimums
+    # are at most 1; too long takes more characters than the smaller maximum, in whatever language it is counted.
+    too_short = (~pl.col("r").str.contains(r"[^\s\x1c-\x1f]") if max(rules.min_words, rules.min_chars_zh) <= 1
+                 else pl.lit(True))
     masks = pl.DataFrame({"i": instruction, "x": input, "r": response}).select(
+        length=too_short | (pl.col("r").str.len_chars() > min(rules.max_words, rules.max_chars_zh)),
+        # Only characters outside ASCII, Han and CJK punctuation can be special (see `special_char_ratio`).
+        special_chars=pl.col("r").str.count_matches(_MAYBE_SPECIAL.pattern) / pl.col("r").str.len_chars()
+        > rules.max_special_ratio,
         # Every shape in the response; in the prompt (often a long passage) only the unmistakable ones count.
         template_slot=pl.col("r").str.contains(_MAY_HAVE_SLOT)
         | pl.concat_str(["i", "x"], separator="\n").str.contains(_MAY_HAVE_STRONG_SLOT),
-        # A refusal is looked for in the opening characters only (see `refusal`).
-        refusal=pl.col("r").str.slice(0, REFUSAL_WITHIN + 10).str.contains(_MAY_REFUSE),
         # A response that ends on a full stop (not an ellipsis) and has no code fence is never cut off.
         truncated=pl.col("r").str.contains("```", literal=True)
         | ~pl.col("r").str.strip_chars_end().str.contains(r"[.!?。！？][”’\"')）」』】\]]?$")
         | pl.col("r").str.strip_chars_end().str.ends_with("..."),
-        echo=(r >= rules.echo_min_chars // 2) & (r <= i + i // 2 + 10),
         doubled=(pl.col("r").str.len_chars() >= 2 * rules.doubled_min_chars)
         & pl.col("r").str.slice(1).str.contains(pl.col("r").str.extract(r"^(\S{1,8})"), literal=True),
     )
-    return {name: masks[name] for name in masks.columns}
+    out = {name: masks[name] for name in masks.columns}
+    out |= {"refusal": may_refuse(response), "echo": _may_echo(instruction, response, rules)}
+    if langs is not None:
+        out["repetitive"] = _may_repeat(response, langs, rules)
+    return out
 
 
 FILTERS = ("length", "template_slot", "blocklisted", "refusal", "echo", "doubled", "repetitive", "truncated",

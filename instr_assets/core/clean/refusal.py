@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 from .quality_rules import DEFAULT_RULES, QualityRules
+from .textshape import without_lookarounds
 
 Issue = tuple[str, str]
 
@@ -49,8 +52,12 @@ _EN_REFUSALS = [
 _ZH_REFUSALS = [
     # Not after a letter: "你作为一个人工智能助手…" talks about someone else, "。作为一个人工智能…" is the model.
     r"(?<!\w)作为(?:一个|一名)?(?:人工智能|ai)", r"(?<!\w)作为(?:一个)?(?:大型)?语言模型",
-    # "我无法…" declines, "我无法想象/相信…" (cannot imagine, believe) does not.
-    r"我(?:目前|暂时|实在)?(?:无法|不能|不可以|没办法|没有办法|没法)(?!想象|相信|忘记|理解|否认|接受|容忍|自拔|入睡|呼吸)",
+    # "我无法…" declines what was asked ("我无法回答/提供/为您…"); with another verb it is content, as in a
+    # rewritten leave note ("我无法参加明天的会议") or "我无法想象".
+    r"我(?:目前|暂时|实在)?(?:无法|不能|不可以|没办法|没有办法|没法)(?:直接|准确|实时|真正|完全)?"
+    r"(?:(?:为|帮|给|向|替)?(?:你|您)|回答|回复|提供|帮|协助|满足|完成|执行|处理|生成|给出|编写|撰写|创作|翻译|访问|获取"
+    r"|查看|查询|检索|预测|确定|判断|浏览|联网|上网|做到|做出|进行|参与|讨论|评论|评价|透露|分享|推荐|保证|告诉|得知|知道"
+    r"|了解|识别|看到|听到|观看|感受|体验|表达|拥有|具备|发表|支持|继续|这样做|这么做)",
     r"我不会(?:提供|回答|写|帮|协助|参与|讨论|回复)", r"帮不[上了]忙|做不到",
     r"超出(?:了)?[^。，,]{0,8}范围", r"不予(?:回答|回复|提供|讨论|置评)", r"我就不(?:回答|讨论|提供|回复)了",
     r"(?:抱歉|对不起|不好意思|遗憾|请原谅)[,，]?\s*(?:但是?)?(?:作为\w{0,12}[,，]?\s*)?我?"
@@ -112,10 +119,29 @@ def _answers(text: str, rules: QualityRules) -> bool:
 
 
 REFUSAL_WITHIN = 300
+_LEADING_MARKS = " \n\"'“‘*#>-"
+
+
+def _superset_for_polars(pattern: str) -> str:
+    r"""`pattern` without lookarounds and word boundaries, \w and \s widened to what they are in Python (which
+    also counts other numbers like '²' as word characters, and \x1c-\x1f as spaces): a pattern for polars'
+    engine that matches wherever `pattern` matches in Python."""
+    return (without_lookarounds(pattern).replace(r"\b", "").replace(r"\w", r"[\w\p{No}]")
+            .replace(r"\s", r"[\s\x1c-\x1f]"))
+
+
+# Python's case-insensitive [a-z] also matches the dotted and dotless i, which polars' engine does not.
+_MAY_REFUSE = (f"(?i)(?:{_superset_for_polars(_EN_PATTERN.pattern)})|(?:{_superset_for_polars(_ZH_PATTERN.pattern)})"
+               r"|[\u0130\u0131]")
+
+
+def may_refuse(responses: pl.Series) -> pl.Series:
+    """False where `refusal` cannot flag the response: no refusal or disclaimer phrase in its opening."""
+    return responses.str.strip_chars_start(_LEADING_MARKS).str.slice(0, REFUSAL_WITHIN).str.contains(_MAY_REFUSE)
 
 
 def refusal(response: str, rules: QualityRules = DEFAULT_RULES) -> Issue | None:
-    head = response.lstrip(" \n\"'“‘*#>-")
+    head = response.lstrip(_LEADING_MARKS)
     # A refusal comes first: after its opening few hundred characters a response has answered something.
     m = _find_refusal(head[:REFUSAL_WITHIN])
     if not m:

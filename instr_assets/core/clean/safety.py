@@ -23,6 +23,8 @@ from functools import lru_cache
 import polars as pl
 from re import _constants as sre_constants, _parser as sre_parse
 
+from .textshape import without_lookarounds as _without_lookarounds
+
 CATEGORIES = ("hate", "sexual_minors", "weapons", "drugs", "self_harm")
 SAFETY_ACTIONS = ("drop", "off")
 
@@ -256,23 +258,6 @@ RULES: tuple[_Rule, ...] = (
     _Rule("hate", "dehumanizing a group (zh)", _DEHUMANIZE_ZH, _GROUP_ZH, 12, None, _ANALYSIS_ZH),
     _Rule("hate", "harassment request (zh)", _HARASS_ZH, _HARASS_CUE_ZH, 12, None, _HARASS_BENIGN_ZH),
 )
-
-
-def _without_lookarounds(pattern: str) -> str:
-    """`pattern` with its lookaround groups cut out: they only narrow a match, so the rest matches a superset,
-    in a form polars' regex engine (which has no lookaround) accepts."""
-    out, i = [], 0
-    while i < len(pattern):
-        m = re.compile(r"\(\?<?[=!]").match(pattern, i)
-        if m and (i == 0 or pattern[i - 1] != "\\"):
-            depth, i = 1, m.end()
-            while depth:
-                depth += {"(": 1, ")": -1}.get(pattern[i], 0) if pattern[i - 1] != "\\" else 0
-                i += 1
-            continue
-        out.append(pattern[i])
-        i += 1
-    return "".join(out)
 
 
 def validate(categories: tuple[str, ...], action: str) -> None:

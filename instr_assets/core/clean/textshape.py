@@ -38,6 +38,16 @@ LIST_ITEM = re.compile(
     r"|[①-⑳]|[一二三四五六七八九十]{1,3}[、.．]|第[一二三四五六七八九十\d]{1,3}[步章节条点部]|#{1,6}\s|>)")
 
 
+# Text of characters whose letter-or-digit status and lower case Python's re and polars' regex engine agree on
+# without consulting their (differently dated) Unicode tables: ASCII, Han, and CJK, full-width and general
+# punctuation, common symbols, arrows, math operators, box drawing and emoji (none of them letters, digits or
+# connectors, none with a case). Vectorized twins of per-row checks hold there.
+PLAIN_TEXT = (r"^[\x00-\x7f\u4e00-\u9fff\u3000-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20"
+              r"\uff3b-\uff40\uff5b-\uff65\u2010-\u2027\u2030-\u203e\u00a7\u00a9\u00ab\u00ae\u00b0\u00b1\u00b6\u00b7"
+              r"\u00bb\u00d7\u00f7\u2103\u2109\u2190-\u21ff\u2200-\u22ff\u2500-\u25ff\u2600-\u26ff\ufe30-\ufe32"
+              r"\ufe35-\ufe4c\U0001f300-\U0001f5ff\U0001f600-\U0001f64f\U0001f680-\U0001f6ff\U0001f900-\U0001f9ff]*$")
+
+
 # Code, markup and tables show one of these symbols somewhere, or "):" (a block opener), or commas in CSV
 # style. Text without any is all prose; looking costs a few scans in C instead of a regex per line.
 _CODE_CHARS = "`{}[]=;<>|$#@\\~"
@@ -81,3 +91,20 @@ def prose(text: str) -> str:
     lines = [ln for ln in strip_code(text).split("\n") if not (is_code_line(ln) or is_table_row(ln))]
     out = "\n".join(lines)
     return _MARKUP.sub(" ", out) if "<" in out else out
+
+
+def without_lookarounds(pattern: str) -> str:
+    """`pattern` with its lookaround groups cut out: they only narrow a match, so the rest matches a superset,
+    in a form polars' regex engine (which has no lookaround) accepts."""
+    out, i = [], 0
+    while i < len(pattern):
+        m = re.compile(r"\(\?<?[=!]").match(pattern, i)
+        if m and (i == 0 or pattern[i - 1] != "\\"):
+            depth, i = 1, m.end()
+            while depth:
+                depth += {"(": 1, ")": -1}.get(pattern[i], 0) if pattern[i - 1] != "\\" else 0
+                i += 1
+            continue
+        out.append(pattern[i])
+        i += 1
+    return "".join(out)

@@ -1,0 +1,82 @@
+"""The cleaning stage's shortcuts give what the long way gives: normalization's prefilter, the column form of the
+plain rendering, and PII hints found by polars' engine."""
+import json
+import sys
+import unicodedata
+
+import polars as pl
+import pytest
+
+from instr_assets.core import text as text_module
+from instr_assets.core.clean.encoding import repair_and_normalize, repair_series
+from instr_assets.core.clean.pii import find_pii, find_pii_series
+from instr_assets.core.text import compose_user, normalize_series, plain_columns, render_plain
+
+
+def _every_step_once() -> list[str]:
+    """Texts that each need one normalization step (and a few that need none), every character the folds or
+    NFC change among them."""
+    texts = [f"abc {c} 中文" for c in text_module._changed_by_nfkc()]
+    texts += ["e\u0301t\u00e9", "\u1100\u1161", "a &amp; b", "&#x4e2d;", "a\r\nb", "a\rb", "a\x07b", "a\u200bb",
+              "x\ufeff", "a  b", "a\tb", "  indented", "a \nb", "a\t\nb", "a\n\n\n\nb", " lead", "trail ",
+              "\u3000全角空格", "末尾\u00a0", "plain text", "中文文本，标点。", "", "a\u2028b", "tab\tin\tcode"]
+    return texts
+
+
+def test_prefilter_passes_over_only_texts_that_need_no_step():
+    texts = pl.Series(_every_step_once())
+    assert normalize_series(texts).to_list() == text_module._normalize(texts).to_list()
+    # ... and passes over tidy text, which is most text.
+    tidy = pl.Series(["plain text", "中文文本，标点。", "code:\n    indented", "", "ﬁ".join("ab")])
+    assert tidy.str.contains(text_module.untidy_pattern()).to_list() == [False, False, False, False, True]
+
+
+def test_prefilter_agrees_on_real_data(data_dir):
+    texts = []
+    for name in ("llama_factory/alpaca_zh_demo.json", "llama_factory/alpaca_en_demo.json",
+                 "llama_factory/glaive_toolcall_zh_demo.json", "fastchat/dummy_conversation.json"):
+        records = json.loads((data_dir / name).read_text(encoding="utf-8"))
+        texts += [v for r in records for v in (r.values() if isinstance(r, dict) else ()) if isinstance(v, str)]
+    series = pl.Series(texts)
+    assert normalize_series(series).to_list() == text_module._normalize(series).to_list()
+
+
+def test_no_character_past_the_scanned_range_decomposes():
+    past = [c for c in range(text_module._LAST_DECOMPOSABLE + 1, sys.maxunicode + 1)
+            if unicodedata.decomposition(chr(c))]
+    assert past == []
+
+
+@pytest.mark.parametrize("instruction, input_text, response", [
+    ("Translate", "", "Hola"), ("总结下文", "一段文字", "摘要"), ("", "only input", ""), ("a\n", "\n", " r ")])
+def test_plain_columns_match_the_per_row_rendering(instruction, input_text, response):
+    frame = pl.DataFrame({"i": [instruction], "x": [input_text], "r": [response]})
+    out = frame.select(**plain_columns(pl.col("i"), pl.col("x"), pl.col("r")))
+    assert out["user"][0] == compose_user(instruction, input_text)
+    assert out["text"][0] == render_plain(instruction, input_text, response)
+
+
+def test_hints_found_by_polars_place_the_windows_as_python_does():
+    # Hints that repeat, overlap candidates and sit on several lines: each window must be where Python's
+    # finditer would put it, or a phone past the first hint would be missed or cut.
+    texts = [
+        "call 415 555 0132 or 415 555 0133, fax 0131234567; 电话 6234 5678\n号码 6234 5678 and +44 20 7946 0958",
+        "1234567 1234567 order 13812345678 请拨打13812345678联系我 13812345678",
+        "card 4111 1111 1111 1111 then 4111111111111111, id 11010519491231002X and 110105 1949 1231 002X",
+        "live at 12 Baker Street, London NW1 6XE; also 12 Baker Street, London NW1 6XE again",
+        "北京市朝阳区建国路88号 and 上海市黄浦区南京东路100号 and 建国路88号SOHO现代城5号楼1201室",
+        "servers 93.184.216.34 and 93.184.216.34, v6 2606:2800:220:1:248:1893:25c8:1946",
+        'password: "hunter2hunter2"\napi_key = Zx81-aa9Q\ntoken=Zx81-aa9Q',
+    ]
+    by_row = find_pii_series(pl.Series(texts))
+    assert all(by_row.get(i, []) == find_pii(t) for i, t in enumerate(texts))
+    assert len(by_row) >= 6
+
+
+def test_repair_and_normalize_is_repair_then_normalize():
+    texts = pl.Series(["cafÃ©  au lait", "ä½ å¥½ world", "浣犲ソ锛屼笘鐣?", "lost \ufffd char", "ﬁne\u00a0print",
+                       "plain", None, "", "e\u0301 &amp; x  ", "â€™quoted â€™ and ÄãºÃ"] + _every_step_once())
+    repaired, damage = repair_series(texts)
+    normalized, found = repair_and_normalize(texts)
+    assert normalized.to_list() == normalize_series(repaired).to_list()
+    assert found == damage and len(found) >= 1
