@@ -53,6 +53,7 @@ class Planter:
         from instr_assets.core.text import compose_user, detect_lang, render_plain
         self.compose, self._lang, self._render = compose_user, detect_lang, render_plain
         self.r = random.Random(seed)
+        self.made = 0  # rows made so far: a conversation and its prefix are both made before either is planted
         self.pool = {"en": [], "zh": []}
         self.real_slot = []
         for row in rows:
@@ -92,7 +93,8 @@ class Planter:
         else:
             instr, inp, resp = messages[0]["content"], "", messages[-1]["content"]
             row["format"] = "sharegpt"
-        n = len(self.out)
+        n = self.made
+        self.made += 1
         row.update(instruction=instr, input=inp, response=resp, messages=messages,
                    n_turns=sum(m["role"] == "user" for m in messages),
                    lang=self._lang(" ".join(m["content"] for m in messages)), text=self._render(instr, inp, resp),
