@@ -106,6 +106,12 @@ def test_clean_accounting(hand):
     assert cleaned["norm_hash"].n_unique() == cleaned.height
 
 
+def test_clean_refuses_input_whose_raw_ids_repeat(hand):
+    unified = hand[0]
+    with pytest.raises(ValueError, match="raw_id must identify one row"):
+        clean_pairs(pl.concat([unified, unified.head(1)]), RULES)
+
+
 def test_clean_reasons_and_duplicate_pointers(hand):
     _, ids, cleaned, rejected = hand
     got = {r["pair_id"]: (r["reason"], r["kept_pair_id"]) for r in rejected.iter_rows(named=True)}

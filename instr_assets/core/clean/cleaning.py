@@ -333,6 +333,11 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
     src, out = Path(src), Path(out)
     t0 = time.perf_counter()
     seconds = dict.fromkeys(OPERATORS, 0.0)
+    # Kept rows meet their cluster ids by raw_id: two input rows with one raw_id would come out doubled.
+    repeated = pl.scan_parquet(src).group_by("raw_id").len().filter(pl.col("len") > 1).collect()
+    if repeated.height:
+        raise ValueError(f"{src}: raw_id must identify one row, but {repeated.height} raw_ids repeat "
+                         f"(e.g. {repeated['raw_id'].head(3).to_list()})")
     # The evaluation items' n-grams, indexed once here, travel to the workers with the rules.
     rules = replace(rules, eval_index=decontaminate.index_for(pl.scan_parquet(src), rules.decontamination))
     seconds["decontaminate"] = time.perf_counter() - t0
