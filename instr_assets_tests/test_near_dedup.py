@@ -324,6 +324,14 @@ def test_other_values_and_answers_fail(a, b):
     assert text_edits(b, a, RV) is None
 
 
+def test_another_question_about_the_same_passage_is_another_pair():
+    passage = "Read the passage and answer.\n\n" + LONG_EN
+    asked = passage + "\n\nQuestion: Where does photosynthesis take place?"
+    other = passage + "\n\nQuestion: What does chlorophyll absorb?"
+    assert text_edits(asked, other, RV) is None
+    assert text_edits(asked, asked.replace("Question", "Qeustion"), RV) is not None
+
+
 def test_conversations_match_message_by_message():
     one = [("user", "How do I boil an egg?"), ("assistant", "Put it in boiling water for eight minutes.")]
     typo = [("user", "How do I boil an egg?"), ("assistant", "Put it in boileng water for eight minutes.")]

@@ -53,6 +53,8 @@ _DIGITS_AND_HAN_NUMERALS = re.compile(r"[\d零〇一二两三四五六七八九�
 # 八号风球 answer different questions). In longer texts 一 and 十 are mostly words (一个, 十分), and a typo on
 # one of them must not make a copy look like a different text.
 _SHORT_ANSWER_CHARS = 20
+# Share of a line's characters that edits must change for the line to count as replaced (see _lines_within_budget).
+_REPLACED_LINE = 0.3
 # Names: a capitalised word inside a sentence (after a word and a space, a comma and a space, or a Han
 # character; not after ". ", a line break or a list number, where any word is capitalised), or an all-caps word.
 # (The capital comes first in both alternatives, the look-behinds and the word boundary after it: the engine then
@@ -196,6 +198,24 @@ def text_edits(a: str, b: str, rules: VerifyRules) -> int | None:
     return conversation_edits([("", a)], [("", b)], rules)
 
 
+def _lines_within_budget(a: str, b: str, rules: VerifyRules) -> bool:
+    """Whether no line of one text was replaced by another line in the other (texts with the same number of
+    lines). The budget of a whole message is large for a long one: a reading-comprehension prompt that asks
+    another question about the same passage rewrites one short line, which spread typos never do. A line
+    pair is replaced when its edits beyond the length difference exceed both its own budget and
+    `_REPLACED_LINE` of its shorter line. Texts whose line counts differ are left to the whole-text check."""
+    lines_a, lines_b = [x for x in a.split("\n") if x.strip()], [x for x in b.split("\n") if x.strip()]
+    if len(lines_a) != len(lines_b) or len(lines_a) < 2:
+        return True
+    for la, lb in zip(lines_a, lines_b):
+        fa, fb = _folded(la), _folded(lb)
+        if fa == fb or _edits_within_budget(fa, fb, rules) is not None:
+            continue
+        if Levenshtein.distance(fa, fb) - abs(len(fa) - len(fb)) > _REPLACED_LINE * min(len(fa), len(fb)):
+            return False
+    return True
+
+
 def _lengths_fit(fa: str, fb: str, rules: VerifyRules) -> bool:
     return min(len(fa), len(fb)) >= rules.min_length_ratio * max(len(fa), len(fb))
 
@@ -255,6 +275,8 @@ def _prepared_edits(a, b, rules: VerifyRules) -> int | None:
     # whose every message is within its edit budget.
     edits = [_edits_within_budget(fa, fb, rules) for (_, _, fa), (_, _, fb) in zip(a, b)]
     if None in edits or not all(fa == fb or _values_agree(ta, fa, tb, fb) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
+        return None
+    if not all(fa == fb or _lines_within_budget(ta, tb, rules) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
         return None
     substituted: Counter = Counter()
     for (_, _, fa), (_, _, fb) in zip(a, b):
