@@ -5,25 +5,29 @@ way the pipeline does it (load_sources -> read_all_sources -> unify.unify). From
 language: instructions, and sentences split from responses, inputs and passages; both deduped.
 
 Base pairs: one real instruction, optionally an input of 1-3 sentences, and a response of 3-8 sentences drawn
-from the whole pool. Two base pairs share at most an instruction and the odd sentence, which keeps them far below
-the 0.8 threshold (instructions are capped in length so that a shared instruction cannot dominate a pair).
+from the whole pool. Two base pairs share at most an instruction and the odd sentence, so no two are copies.
 
-Planted, at rates relative to N (the total number of rows):
+Planted, at rates relative to N (the total number of rows), with what counts as a copy as issue 9 defines it
+(see bench/clean_copies.py for how each is made):
   exact_copy  - a copy of another row: byte-identical, or equal only after normalization (doubled and trailing
                 spaces, zero-width spaces, full-width ASCII), so it also exercises normalize
-  near_copy   - a copy with a few word/character substitutions, insertions and deletions: its response's true
-                char-5-gram Jaccard with the original's (see `shingles`) is in [0.85, 0.98), its prompt's is
-                too or the prompt is unchanged (the cleaner requires both parts to be similar); the Jaccard of
-                prompt, response and whole conversation are recorded
+  near_copy   - a near-duplicate (variant): 'typos' (1-5% of the conversation's characters mistyped: neighbouring
+                keys, dropped, extra, doubled and swapped letters; similar Chinese characters, punctuation typed
+                in the wrong width), 'sentence_added' or 'sentence_removed' (in the response), or
+                'short_prompt_typo' (one typo in a 10-40 character instruction); numbers, capitalised words and
+                quoted text are never edited. Recorded: edits, their share of the conversation's characters,
+                and the char-5-gram Jaccard of prompt, response and whole conversation (see `shingles`)
   pii         - a row with 1-2 of: valid e-mail, China mobile, Luhn-valid card, checksum-valid mainland ID
   pii_decoy   - a row with a string shaped like PII that is not: a Luhn-failing 16-digit order number, an ID
                 with a wrong check character, an 11-digit number with no mobile prefix, a dotted quad with a
                 part over 255, a timestamp, icon@2x.png, a placeholder key; flagging it is a false positive
   junk        - a row whose response was made empty, a refusal, or given an unfilled template slot
-  far_copy    - a hard negative: a copy whose response was edited until the whole conversation's Jaccard
-                with the original is in [0.55, 0.75); flagging it as a near-duplicate is a false positive
+  far_copy    - a hard negative (variant): 'other_answer' (the same prompt, another real answer),
+                'number_changed' (one number changed) or 'name_changed' (a capitalised English name or a
+                Chinese place changed throughout); flagging it as a near-duplicate is a false positive
 Roles are disjoint: a row is at most one of original, copy, PII carrier or junk, so that one planted defect
-cannot hide another.
+cannot hide another. Rows that can carry a variant (a short instruction, a number, a name) are picked for it
+first; a variant that no row can carry falls back to 'typos' (near) or 'other_answer' (far).
 """
 from __future__ import annotations
 
@@ -40,8 +44,11 @@ import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, Path(__file__).resolve().parent):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import clean_copies as cc  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -61,10 +68,7 @@ RATES = {"exact": 0.05, "near": 0.05, "far": 0.02, "pii": 0.02, "pii_decoy": 0.0
 # The real records are ~55% zh with cmrc's 3k reading-comprehension pairs, ~30% without; 45% keeps both strong.
 ZH_SHARE = 0.45
 NGRAM = 5
-NEAR_MIN_J, NEAR_MAX_J = 0.85, 0.98
-# Hard negatives: edited copies that share much of the original yet stay below the 0.8 threshold.
-FAR_MIN_J, FAR_MAX_J = 0.55, 0.75
-# Truth columns of a near copy: 'jaccard' is the binding one, min over prompt, response and whole text.
+# Truth columns of a near copy or hard negative: char-5-gram Jaccard of prompt, response, whole text, and the min.
 JACCARD_COLUMNS = {"min": "jaccard", "prompt": "jaccard_prompt", "response": "jaccard_response",
                    "text": "jaccard_text"}
 
@@ -237,98 +241,6 @@ def _normalization_variant(text: str, kind: str, r: random.Random) -> str:
     return text
 
 
-def _edit_once(s: str, zh: bool, r: random.Random) -> str:
-    """One small edit: substitute, insert or delete a character (zh) or a word / a letter (en)."""
-    # The last character / word is never touched: a copy that lost its final punctuation reads as truncated
-    # and would be rejected before near-dedup sees it.
-    if zh or " " not in s:
-        if len(s) < 3:
-            return "的" + s
-        i = r.randrange(len(s) - 1)
-        op = r.random()
-        if op < 0.4:
-            repl = s[r.randrange(len(s))]
-            repl = repl if repl != s[i] else "之"
-            return s[:i] + repl + s[i + 1:]
-        if op < 0.7:
-            return s[:i] + s[r.randrange(len(s))] + s[i:]
-        return s[:i] + s[i + 1:]
-    words = s.split(" ")
-    i = r.randrange(len(words) - 1)
-    op = r.random()
-    if op < 0.3:  # typo: one letter changed inside a word
-        w = words[i]
-        if w:
-            j = r.randrange(len(w))
-            c = r.choice("etaoinshrdlu")
-            words[i] = w[:j] + (c if c != w[j] else "x") + w[j + 1:]
-    elif op < 0.55:  # another word of the text in its place
-        cand = words[r.randrange(len(words))]
-        words[i] = cand if cand != words[i] else words[i] + "s"
-    elif op < 0.8:
-        words.insert(i, words[r.randrange(len(words))] or "the")
-    elif len(words) > 3:
-        del words[i]
-    else:
-        words.insert(i, "also")
-    return " ".join(words)
-
-
-def _edit_to(text: str, zh: bool, r: random.Random, measure, n: int, lo: float = NEAR_MIN_J,
-             hi: float = NEAR_MAX_J) -> tuple[str, int, float]:
-    """`text` with small edits until measure(edited) (a Jaccard over n shingles) lands in [lo, hi)."""
-    target = r.uniform(lo, hi)
-    # An edit changes up to NGRAM shingles of n: J ~ (n - k*NGRAM) / (n + k*NGRAM) for k edits.
-    edits = max(1, round(n * (1 - target) / ((1 + target) * NGRAM)))
-    for _ in range(30):
-        out = text
-        for _ in range(edits):
-            out = _edit_once(out, zh, r)
-        j = measure(out)
-        if lo <= j < hi:
-            break
-        # Too far: fewer edits; too close (edits that cancel or hit repeated text): more.
-        edits = max(1, edits - max(1, edits // 4)) if j < lo else edits + max(1, edits // 4)
-    return out, edits, j  # a rare miss keeps its true Jaccard, which the truth records
-
-
-def _near_copy(instr: str, inp: str, resp: str, zh: bool, r: random.Random) -> tuple[str, str, str, int, dict]:
-    """(instruction, input, response, edits, jaccards) of a near-duplicate of the pair.
-
-    The cleaner calls two pairs near-duplicates when their prompts and their responses are each similar, so
-    the response is always edited to a Jaccard in [NEAR_MIN_J, NEAR_MAX_J) and the prompt, in 40% of copies
-    and when it is long enough for one edit to stay above NEAR_MIN_J, is too (its input if it has one, else
-    its instruction). Jaccards: 'prompt', 'response', 'text' (the whole conversation) and 'min' of them.
-    """
-    resp_keys = gram_keys(resp)
-    new_resp, edits, j_resp = _edit_to(resp, zh, r, lambda t: jaccard_keys(resp_keys, gram_keys(t)),
-                                       len(resp_keys))
-    prompt = conversation_text(instr, inp, "")[:-1]
-    prompt_keys = gram_keys(prompt)
-    new_instr, new_inp, j_prompt = instr, inp, 1.0
-    if r.random() < 0.4 and len(prompt_keys) >= 70:
-        if inp:
-            new_inp, e, j_prompt = _edit_to(inp, zh, r, lambda t: jaccard_keys(
-                prompt_keys, gram_keys(conversation_text(instr, t, "")[:-1])), len(gram_keys(inp)))
-        else:
-            new_instr, e, j_prompt = _edit_to(instr, zh, r, lambda t: jaccard_keys(prompt_keys, gram_keys(t)),
-                                              len(prompt_keys))
-        edits += e
-    j_text = jaccard(conversation_text(instr, inp, resp), conversation_text(new_instr, new_inp, new_resp))
-    js = {"prompt": j_prompt, "response": j_resp, "text": j_text}
-    return new_instr, new_inp, new_resp, edits, js | {"min": min(js.values())}
-
-
-def _far_copy(instr: str, inp: str, resp: str, zh: bool, r: random.Random) -> tuple[str, str, str, int, dict]:
-    """A hard negative: the response edited until the whole conversation's Jaccard with the original is in
-    [FAR_MIN_J, FAR_MAX_J), the prompt unchanged (a near-duplicate check must look past the shared prompt)."""
-    text_keys = gram_keys(conversation_text(instr, inp, resp))
-    new_resp, edits, j_text = _edit_to(resp, zh, r, lambda t: jaccard_keys(
-        text_keys, gram_keys(conversation_text(instr, inp, t))), len(text_keys), FAR_MIN_J, FAR_MAX_J)
-    js = {"prompt": 1.0, "response": jaccard(resp, new_resp), "text": j_text}
-    return instr, inp, new_resp, edits, js | {"min": min(js.values())}
-
-
 # PII values, generated to pass the real validity checks (Luhn, ISO 7064 MOD 11-2, real calendar dates).
 _NAMES = ["li", "wang", "zhang", "liu", "chen", "anna", "john", "maria", "david", "sara", "kim", "omar"]
 _DOMAINS = ["gmail.com", "outlook.com", "qq.com", "163.com", "example.org", "corp-mail.cn", "uni.edu"]
@@ -451,11 +363,76 @@ def conversation_text(instruction: str, input_text: str, response: str) -> str:
     return f"{user}\n{response}"
 
 
+def _similarities(old: tuple[str, str, str], new: tuple[str, str, str]) -> dict[str, float]:
+    """Jaccards of a copy (instruction, input, response) with its original: prompt, response, text and min."""
+    def sim(a: str, b: str) -> float:
+        return 1.0 if a == b else jaccard(a, b)
+    js = {"prompt": sim(conversation_text(old[0], old[1], "")[:-1], conversation_text(new[0], new[1], "")[:-1]),
+          "response": sim(old[2], new[2]), "text": sim(conversation_text(*old), conversation_text(*new))}
+    return js | {"min": min(js.values())}
+
+
+def _copies(rows: dict[str, list], make) -> None:
+    """Turn each original in `rows` into its copy in place: make(variant, instruction, input, response, lang)
+    gives (variant, instruction, input, response, edits); the truth columns are added."""
+    for col in ("edits", "edit_share", *JACCARD_COLUMNS.values()):
+        rows[col] = []
+    for i, variant in enumerate(rows["variant"]):
+        old = (rows["instruction"][i], rows["input"][i], rows["response"][i])
+        variant, *new, edits = make(variant, *old, rows["lang"][i])
+        rows["variant"][i], rows["instruction"][i], rows["input"][i], rows["response"][i] = variant, *new
+        rows["edits"].append(edits)
+        rows["edit_share"].append(None if edits is None else edits / len(conversation_text(*old)))
+        for k, v in _similarities(old, tuple(new)).items():
+            rows[JACCARD_COLUMNS[k]].append(v)
+
+
+def _shares(total: int, shares: dict[str, float]) -> dict[str, int]:
+    counts = {v: int(total * s) for v, s in shares.items()}
+    first = next(iter(shares))
+    counts[first] += total - sum(counts.values())
+    return counts
+
+
+def _assign(order: np.ndarray, eligible: dict[str, np.ndarray], counts: dict[str, int], fallback: str,
+            used: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(rows, variant of each): for each variant, the first unused rows of `order` that can carry it; what a
+    variant lacks goes to `fallback` (picked last, from any row)."""
+    picked, variants, lacking = [], [], 0
+    for v in sorted(counts, key=lambda v: v == fallback):
+        k = counts[v] + (lacking if v == fallback else 0)
+        rows = order[eligible[v][order] & ~used[order]][:k]
+        used[rows] = True
+        lacking += k - len(rows)
+        picked.append(rows)
+        variants += [v] * len(rows)
+    return np.concatenate(picked), variants
+
+
+def _eligible(base: pl.DataFrame, en_names: list[str]) -> dict[str, np.ndarray]:
+    """Per variant, which base rows can carry it (all need a response of 70+ characters to edit)."""
+    lo, hi = cc.SHORT_PROMPT
+    text = pl.concat_str("instruction", "input", "response", separator="\n")
+    # Polars' regex has no look-behind: one of the names after a lower-case letter or a comma and a space.
+    en_name = r"[a-z,] (?:" + "|".join(map(re.escape, en_names)) + r")\b"
+    name = pl.when(pl.col("lang") == "zh").then(text.str.contains(cc.ZH_NAME.pattern)).otherwise(
+        text.str.contains(en_name))
+    masks = base.select(
+        long=pl.col("response").str.len_chars() >= 70,
+        short_prompt_typo=pl.col("instruction").str.len_chars().is_between(lo, hi) & (pl.col("input") == ""),
+        number_changed=text.str.contains(r"\d"), name_changed=name,
+        # The same *long* prompt: one that carries weight in the whole text.
+        other_answer=(pl.col("instruction").str.len_chars() + pl.col("input").str.len_chars()) >= 30)
+    long = masks["long"].to_numpy()
+    out = {c: masks[c].to_numpy() & long for c in masks.columns if c != "long"}
+    return out | dict.fromkeys(("typos", "sentence_added", "sentence_removed"), long)
+
+
 def _planted_frame(rows: dict[str, list], b_offset: int | None = None) -> pl.DataFrame:
     schema = {"b": pl.Int64, "instruction": pl.Utf8, "input": pl.Utf8, "response": pl.Utf8, "lang": pl.Utf8,
               "role": pl.Utf8, "partner": pl.Int64, "variant": pl.Utf8, **dict.fromkeys(JACCARD_COLUMNS.values(),
                                                                                      pl.Float64), "edits": pl.Int64,
-              "pii_kinds": pl.Utf8, "junk": pl.Utf8}
+              "edit_share": pl.Float64, "pii_kinds": pl.Utf8, "junk": pl.Utf8}
     n = len(rows["instruction"])
     full = {k: rows.get(k, [None] * n) for k in schema}
     if b_offset is not None:
@@ -486,11 +463,12 @@ def build(n: int, pools, template: pl.DataFrame, seed: int = 0,
     base = _base_frame(pools, n_base, rng).sample(fraction=1.0, shuffle=True, seed=seed)
     base = base.with_columns(b=pl.int_range(n_base, dtype=pl.Int64))
     perm = rng.permutation(n_base)
-    # Near-duplicate originals need a response long enough (70+ characters) for one edit to keep its
-    # Jaccard above NEAR_MIN_J, and hard negatives one long enough to carry the change; nearly all are.
-    long_enough = (base["response"].str.len_chars() >= 70).to_numpy()[perm]
-    near_idx, far_idx = np.split(perm[long_enough][:n_near + n_far], [n_near])
-    rest = perm[~np.isin(perm, np.concatenate([near_idx, far_idx]))]
+    # Hard negatives first (fewer rows carry a number or a name), then near copies, then the rest.
+    names = cc.en_names(pools["en"]["sentences"])
+    eligible, used = _eligible(base, names), np.zeros(n_base, dtype=bool)
+    far_idx, far_variants = _assign(perm, eligible, _shares(n_far, cc.FAR_VARIANTS), "other_answer", used)
+    near_idx, near_variants = _assign(perm, eligible, _shares(n_near, cc.NEAR_VARIANTS), "typos", used)
+    rest = perm[~used[perm]]
     groups = {"near_orig": near_idx, "far_orig": far_idx, "exact_orig": rest[:n_exact],
               "pii": rest[n_exact:n_exact + n_pii], "junk": rest[n_exact + n_pii:n_exact + n_pii + n_junk],
               "pii_decoy": rest[n_exact + n_pii + n_junk:n_exact + n_pii + n_junk + n_decoy]}
@@ -528,30 +506,14 @@ def build(n: int, pools, template: pl.DataFrame, seed: int = 0,
         exact["response"][i] = _normalization_variant(exact["response"][i], kind, r)
         exact["variant"].append(kind)
 
+    sentence_pools = {lang: p["sentences"] for lang, p in pools.items()}
     near = rows_of(groups["near_orig"])
-    near["partner"], near["role"], near["variant"] = near.pop("b"), ["near_copy"] * n_near, ["edited"] * n_near
-    near["edits"] = []
-    for col in JACCARD_COLUMNS.values():
-        near[col] = []
-    for i in range(n_near):
-        ni, nin, nr, edits, js = _near_copy(near["instruction"][i], near["input"][i], near["response"][i],
-                                            near["lang"][i] == "zh", r)
-        near["instruction"][i], near["input"][i], near["response"][i] = ni, nin, nr
-        near["edits"].append(edits)
-        for k, col in JACCARD_COLUMNS.items():
-            near[col].append(js[k])
-
+    near["partner"], near["role"], near["variant"] = near.pop("b"), ["near_copy"] * n_near, near_variants
+    _copies(near, lambda v, ins, inp, resp, lang: cc.near_copy(v, ins, inp, resp, lang, sentence_pools[lang], r))
     far = rows_of(groups["far_orig"])
-    far["partner"], far["role"], far["variant"] = far.pop("b"), ["far_copy"] * n_far, ["hard_negative"] * n_far
-    far["edits"] = []
-    for col in JACCARD_COLUMNS.values():
-        far[col] = []
-    for i in range(n_far):
-        _, _, far["response"][i], edits, js = _far_copy(far["instruction"][i], far["input"][i], far["response"][i],
-                                                        far["lang"][i] == "zh", r)
-        far["edits"].append(edits)
-        for k, col in JACCARD_COLUMNS.items():
-            far[col].append(js[k])
+    far["partner"], far["role"], far["variant"] = far.pop("b"), ["far_copy"] * n_far, far_variants
+    _copies(far, lambda v, ins, inp, resp, lang: cc.hard_negative(v, ins, inp, resp, lang, sentence_pools[lang],
+                                                                  names, r))
 
     log("planted rows")
     copies = pl.concat([_planted_frame(exact, n_base), _planted_frame(near, n_base + n_exact),
@@ -582,13 +544,14 @@ def build(n: int, pools, template: pl.DataFrame, seed: int = 0,
     sub = pl.Series(rng.choice(["a", "b", "c"], n))
     df = df.with_columns(source=pl.format("bench_{}_{}", "lang", sub), line=pl.col("pos").cast(pl.Int64) + 1)
     truth = df.select("pair_id", "role", "partner_pair_id", "variant", *JACCARD_COLUMNS.values(), "edits",
-                      pl.col("pii_kinds").alias("planted_pii"), pl.col("junk").alias("planted_junk"), "lang")
+                      "edit_share", pl.col("pii_kinds").alias("planted_pii"), pl.col("junk").alias("planted_junk"),
+                      "lang")
     del partner_ids, pair_ids
     log("ids and order")
     # Sorted as unify leaves its output (source, file, line; file follows source here), then converted in
     # slices so that the message structs' intermediates stay small.
-    df = df.drop("role", "partner", "variant", *JACCARD_COLUMNS.values(), "edits", "pii_kinds", "junk").sort(
-        "source", "line")
+    df = df.drop("role", "partner", "variant", *JACCARD_COLUMNS.values(), "edits", "edit_share", "pii_kinds",
+                 "junk").sort("source", "line")
     unified = pl.concat([_to_unified(df.slice(i, 250_000), template) for i in range(0, n, 250_000)])
     log("unified frame")
     return unified, truth
