@@ -1,11 +1,11 @@
-"""Cleaning: normalize text, fold 'no input' spellings, find PII (redact or drop), identify the language,
-quality filters (language-aware length, repetition, special characters, echo, refusal, template slots,
-truncation, blocklist), exact dedup on normalized text (case and whitespace folded), and near-duplicates:
-MinHash LSH candidates checked on the texts, message by message (dedup.py, dup_verify.py).
+"""Cleaning, the stage: repair encodings, normalize text, fold 'no input' spellings, find PII (redact or drop),
+identify the language, quality filters, content safety, decontamination against evaluation sets, exact dedup
+on folded text, and near-duplicates (MinHash LSH candidates confirmed on the texts). docs/cleaning.md lists
+each step with its reason codes and config.
 
 Every removal becomes a row in the rejected table with a reason code; kept + rejected = input. The per-row
 operators run over chunks, in worker processes when the input is large, and write their kept rows to part
-files; dedup runs once over keys and MinHash signatures of all of them.
+files; dedup (dedup.py) runs once over the keys and MinHash signatures of all of them.
 """
 from __future__ import annotations
 
