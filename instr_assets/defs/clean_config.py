@@ -12,15 +12,16 @@ from pydantic import Field
 
 from instr_assets.core.clean import cleaning, decontaminate, dup_verify, near_dedup, pii, quality, safety
 
-_Q = quality.QualityRules()
-_PII = pii.PiiRules()
-_NEAR = near_dedup.NearDupRules()
-_VERIFY = dup_verify.VerifyRules()
-_DECON = decontaminate.DecontaminationRules()
+_RULES = cleaning.CleanRules()
+_Q = _RULES.quality
+_PII = _RULES.pii
+_NEAR = _RULES.near_dup
+_VERIFY = _RULES.near_dup_verify
+_DECON = _RULES.decontamination
 
 
 class CleanConfig(dg.Config):
-    max_prompt_chars: int = Field(default=cleaning.CleanRules.max_prompt_chars, ge=1)
+    max_prompt_chars: int = Field(default=_RULES.max_prompt_chars, ge=1)
     # Quality filters
     min_chars_zh: int = Field(default=_Q.min_chars_zh, ge=0, description="response length bounds for Chinese, in non-space characters")
     max_chars_zh: int = Field(default=_Q.max_chars_zh, ge=1)
@@ -40,7 +41,7 @@ class CleanConfig(dg.Config):
     disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
     blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
     # PII
-    pii_action: Literal["redact", "drop", "off"] = Field(default="redact", description="redact PII with typed placeholders, drop the pair, or leave it")
+    pii_action: Literal["redact", "drop", "off"] = Field(default=_RULES.pii_action, description="redact PII with typed placeholders, drop the pair, or leave it")
     pii_kinds: list[str] = Field(default=list(_PII.kinds), description=f"PII kinds looked for, any of {list(pii.PII_KINDS)}")
     pii_ip_classes: list[str] = Field(default=sorted(_PII.ip_classes),
                                       description=f"IP address classes that count as personal, any of {list(pii.IP_CLASSES)}")
@@ -49,12 +50,12 @@ class CleanConfig(dg.Config):
     pii_phone_regions_cjk: list[str] = Field(default=list(_PII.phone_regions_cjk),
                                              description="the same for text with Han characters")
     # Language
-    languages: list[str] = Field(default=["en", "zh"], description="languages kept (fastText codes such as en, zh, fr); empty keeps all")
-    min_lang_confidence: float = Field(default=0.5, ge=0, le=1, description="below this fastText probability the script guess stands")
+    languages: list[str] = Field(default=list(_RULES.languages), description="languages kept (fastText codes such as en, zh, fr); empty keeps all")
+    min_lang_confidence: float = Field(default=_RULES.min_lang_confidence, ge=0, le=1, description="below this fastText probability the script guess stands")
     # Duplicates
-    exact_dup_fold: bool = Field(default=True, description="exact-duplicate keys ignore case, whitespace and line breaks")
+    exact_dup_fold: bool = Field(default=_RULES.exact_dup_fold, description="exact-duplicate keys ignore case, whitespace and line breaks")
     near_dup_action: Literal["drop", "keep", "off"] = Field(
-        default="drop", description="drop all but the best pair of each near-duplicate cluster, keep them all (tagged "
+        default=_RULES.near_dup_action, description="drop all but the best pair of each near-duplicate cluster, keep them all (tagged "
                                     "with cluster_id, kept in one split), or skip near-duplicate clustering")
     near_dup_threshold: float = Field(default=_NEAR.threshold, gt=0, le=1,
                                       description="estimated Jaccard of character n-grams at which MinHash proposes a candidate pair")
@@ -70,11 +71,11 @@ class CleanConfig(dg.Config):
                                          description="texts at least this long get one extra edit (a typo in a short prompt)")
     near_dup_min_length_ratio: float = Field(default=_VERIFY.min_length_ratio, ge=0, le=1,
                                              description="a copy with a sentence added or removed keeps this share of the longer text")
-    workers: int = Field(default=0, ge=0, description="processes for the per-row cleaning operators; 0 = one per CPU")
+    workers: int = Field(default=_RULES.workers, ge=0, description="processes for the per-row cleaning operators; 0 = one per CPU")
     # Content safety and decontamination
     safety_action: Literal["drop", "off"] = Field(
-        default="drop", description="drop pairs the content-safety rules flag (unsafe_<category>), or skip them")
-    safety_categories: list[str] = Field(default=list(safety.CATEGORIES),
+        default=_RULES.safety_action, description="drop pairs the content-safety rules flag (unsafe_<category>), or skip them")
+    safety_categories: list[str] = Field(default=list(_RULES.safety_categories),
                                          description=f"content-safety categories checked, any of {list(safety.CATEGORIES)}")
     decontaminate_against: list[str] = Field(
         default=[], description="JSONL files of evaluation items (turns/question/instruction/prompt field) whose prompts "

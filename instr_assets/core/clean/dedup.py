@@ -100,7 +100,7 @@ def near_dup_features(kept: pl.DataFrame, text: pl.Series, rules: NearDupRules) 
     return minhash_signatures(text.to_list(), rules), shared_part_keys(split["p"], split["r"])
 
 
-def _stack_in_order(parts: list[Part], attr: str, order: np.ndarray, total: int) -> np.ndarray:
+def _stack_in_order(parts: list[Part], order: np.ndarray, total: int) -> np.ndarray:
     """The parts' signatures stacked in `order` (indices into all kept rows), freeing each part's array once
     copied, so that at most one extra copy of the signatures exists at a time."""
     slot = np.full(total, -1, dtype=np.int64)
@@ -108,14 +108,14 @@ def _stack_in_order(parts: list[Part], attr: str, order: np.ndarray, total: int)
     out = None
     offset = 0
     for part in parts:
-        sig = getattr(part, attr)
+        sig = part.sig
         if out is None:
             out = np.empty((order.size, sig.shape[1]), dtype=sig.dtype)
         dest = slot[offset:offset + sig.shape[0]]
         take = dest >= 0
         out[dest[take]] = sig[take]
         offset += sig.shape[0]
-        setattr(part, attr, None)
+        part.sig = None
     return out
 
 
@@ -170,7 +170,7 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
         [*_PREFERENCE, *SOURCE_ORDER], descending=[*_PREFERENCE.values(), False, False, False, False],
         nulls_last=True)
     order = ordered["_i"].to_numpy()
-    sig = _stack_in_order(parts, "sig", order, sum(p.keys.height for p in parts))
+    sig = _stack_in_order(parts, order, sum(p.keys.height for p in parts))
     first, second = candidate_pairs(sig, near, [ordered["prompt_key"].to_numpy(), ordered["response_key"].to_numpy()])
     del sig
     needed = np.unique(np.concatenate([first, second]))

@@ -23,7 +23,7 @@ from functools import lru_cache
 import polars as pl
 from re import _constants as sre_constants, _parser as sre_parse
 
-from .textshape import without_lookarounds as _without_lookarounds
+from .textshape import without_lookarounds
 
 CATEGORIES = ("hate", "sexual_minors", "weapons", "drugs", "self_harm")
 SAFETY_ACTIONS = ("drop", "off")
@@ -317,7 +317,7 @@ def _compiled(categories: tuple[str, ...]) -> tuple[_Compiled, ...]:
 def _for_polars(pattern: str) -> str:
     # ASCII word boundaries keep Rust's engine on its fast DFA; next to a letter of another script they also
     # match where Python's Unicode ones do not, which keeps the pattern a superset.
-    return _without_lookarounds(pattern).replace(r"\b", r"(?-u:\b)")
+    return without_lookarounds(pattern).replace(r"\b", r"(?-u:\b)")
 
 
 @lru_cache(maxsize=8)
