@@ -87,7 +87,8 @@ def load_real_unified(shared: Path = SHARED_DATA) -> pl.DataFrame:
     from instr_assets.core.ingest.raw_sources import read_all_sources
     from instr_assets.core.ingest.source_config import load_sources
 
-    lines = ["sources:"] + [f"  - {{name: {n}, format: {f}, path: {shared / rel}}}" for n, f, rel in REAL_SOURCES]
+    lines = [f"data_roots: ['{shared}']", "sources:"]  # the shared data lies outside the temp folder
+    lines += [f"  - {{name: {n}, format: {f}, path: {shared / rel}}}" for n, f, rel in REAL_SOURCES]
     with tempfile.TemporaryDirectory() as tmp:
         yaml_path = Path(tmp) / "sources.yaml"
         yaml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

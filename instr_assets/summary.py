@@ -38,14 +38,17 @@ def main() -> int:
         print(f"  {'PASS' if ev.passed else 'FAIL'} {ev.asset_key.to_user_string()}:{ev.check_name}")
     store = DataStore(os.environ.get("INSTR_ASSETS_OUTPUT", "output"))
     if store.duckdb_path.exists():
-        print("\nrows per stage (DuckDB)")
+        print("\nrows per stage (DuckDB)     live version")
         for t in STAGE_TABLES:
+            live = store.published(t)
             try:
                 n = store.query(f'SELECT count(*) AS n FROM "{t}"')["n"][0]
-                print(f"  {t:22s} {n}")
+                print(f"  {t:22s} {n:>7}  {live.version_id if live else '-'}")
             except Exception as e:  # a stage that did not run has no view yet
                 print(f"  {t:22s} - ({type(e).__name__})")
-    report = store.root / "reports" / "eval_report.md"
+    elif store.published_dir.exists():
+        print(f"\nno DuckDB catalog: `python -m instr_assets.catalog rebuild --root {store.root}` recreates it")
+    report = store.root / "published" / "eval_report" / "eval_report.md"
     print(f"\nreport: {report}" + ("" if report.exists() else " (not written)"))
     print(f"duckdb: {store.duckdb_path}")
     if report.exists():

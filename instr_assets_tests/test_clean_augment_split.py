@@ -168,7 +168,8 @@ def test_clean_rules_limits(tmp_path):
 def shared_clean(data_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("shared_clean")
     y = d / "sources.yaml"
-    y.write_text(f"""sources:
+    y.write_text(f"""data_roots: ['{data_dir}']
+sources:
   - {{name: alpaca_en, format: alpaca, path: '{data_dir / "llama_factory/alpaca_en_demo.json"}'}}
   - {{name: alpaca_zh, format: alpaca, path: '{data_dir / "llama_factory/alpaca_zh_demo.json"}'}}
   - {{name: seeds_a_self_instruct, format: self_instruct, path: '{data_dir / "self_instruct/seed_tasks.jsonl"}'}}

@@ -149,19 +149,21 @@ def test_eval_report_writes_html_png_and_chrf(tiny_graph_run):
                if e.event_specific_data.materialization.asset_key == dg.AssetKey("eval_report"))
     md = mat.metadata
     html_path, png_path = md["report_html_path"].value, md["loss_curve_path"].value
-    assert html_path == str(root / "reports" / "eval_report.html") and png_path == str(root / "reports" / "loss_curve.png")
-    png = (root / "reports" / "loss_curve.png").read_bytes()
+    # The report, its picture and its tables are one published version; published/eval_report is the live one.
+    report_dir = (root / "published" / "eval_report").resolve()
+    assert html_path == str(report_dir / "eval_report.html") and png_path == str(report_dir / "loss_curve.png")
+    png = (root / "published" / "eval_report" / "loss_curve.png").read_bytes()
     assert png.startswith(PNG_MAGIC)
-    page = (root / "reports" / "eval_report.html").read_text(encoding="utf-8")
+    page = (root / "published" / "eval_report" / "eval_report.html").read_text(encoding="utf-8")
     assert "<table>" in page and "<h2>chrF on open-ended tasks</h2>" in page
     assert base64.b64encode(png).decode() in page
     # The Markdown file points at the PNG beside it; the metadata copy carries the image inline for the UI.
-    assert "![loss curve](loss_curve.png)" in (root / "reports" / "eval_report.md").read_text(encoding="utf-8")
+    assert "![loss curve](loss_curve.png)" in (root / "published" / "eval_report" / "eval_report.md").read_text(encoding="utf-8")
     assert "![loss curve](data:image/png;base64," in md["report"].value
     assert md["chrf_items"].value == 6
     for model in ("base", "finetuned"):
         assert 0.0 <= md[f"chrf_{model}"].value <= 100.0
-    gens = pl.read_parquet(root / "parquet" / "eval_open_ended.parquet")
+    gens = pl.read_parquet(root / "published" / "eval_report" / "eval_open_ended.parquet")
     assert gens.height == 12 and gens.group_by("model", "split").len()["len"].to_list() == [3] * 4
     assert gens["reference"].str.len_chars().min() > 0
 

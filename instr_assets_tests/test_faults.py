@@ -1,8 +1,9 @@
 """Faults a user of the project meets: a run killed while it writes, two runs launched at once.
 
 A materialization is SIGKILLed at a known point inside a real write (the subprocess script below slows that
-write down; production code has no hook for it), then the previous Parquet files and the DuckDB views must
-still be there, readable and unchanged, and the next materialization must succeed. Two runs launched together
+write down; production code has no hook for it), then the published Parquet files and the DuckDB views must
+be whole (the previous version, or the new one of every table of the step), and the next materialization
+must succeed. Two runs launched together
 through a `dagster dev` server on the project's dagster.yaml must queue (one run at a time), both succeed, and
 leave the catalog consistent; two materializations outside the queue, racing on one output folder, must leave
 every file whole.
@@ -47,13 +48,13 @@ KILLED_RUN = textwrap.dedent('''
 
     if point == "parquet":
         # cleaned_pairs streams its rows into the file a part at a time: after the first part's row group reaches
-        # the temp file, flushed to disk, the process stalls, so the file has data but no footer.
+        # the staged file, flushed to disk, the process stalls, so the file has data but no footer.
         import pyarrow.parquet as pq
         real_write = pq.ParquetWriter.write_table
 
         def first_part_then_stall(self, table, *args, **kwargs):
             real_write(self, table, *args, **kwargs)
-            if os.path.basename(str(self.where)).startswith(".cleaned_pairs.parquet."):
+            if os.path.basename(str(self.where)) == "cleaned_pairs.parquet":
                 self.file_handle.flush()
                 with open(self.where, "rb") as fh:
                     os.fsync(fh.fileno())
@@ -61,8 +62,8 @@ KILLED_RUN = textwrap.dedent('''
 
         pq.ParquetWriter.write_table = first_part_then_stall
     elif point == "catalog":
-        # The view is replaced inside an open DuckDB connection that holds the catalog lock; the process stalls
-        # before closing it, so the change sits in the WAL, not yet checkpointed.
+        # The (missing) view is created inside an open DuckDB connection that holds the catalog lock; the
+        # process stalls before closing it, so the change sits in the WAL, not yet checkpointed.
         import types
         import duckdb
         from instr_assets.core import storage
@@ -81,7 +82,7 @@ KILLED_RUN = textwrap.dedent('''
                 return getattr(self._con, name)
 
         storage.duckdb = types.SimpleNamespace(connect=lambda *a, **k: Connection(duckdb.connect(*a, **k)),
-                                               IOException=duckdb.IOException)
+                                               IOException=duckdb.IOException, Error=duckdb.Error)
     else:
         raise SystemExit(f"unknown kill point {point}")
 
@@ -144,14 +145,21 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _published_files(root: Path) -> list[Path]:
+    return sorted((root / "published").glob("*/*.parquet")) if (root / "published").exists() else []
+
+
+def _unfinished(root: Path) -> list[Path]:
+    """What a dead writer left: link temps in published/, step versions never published."""
+    return [p for p in (root / "published").iterdir() if p.name.startswith(".")] + \
+           [v for v in (root / "steps").glob("*/*") if not (v / "_step.json").exists()]
+
+
 def _snapshot(root: Path) -> dict:
-    """Every final Parquet file's hash, and what every DuckDB view returns (row count + an order-free checksum)."""
-    files = {p.name: _sha(p) for p in sorted((root / "parquet").glob("*.parquet"))}
-    con = duckdb.connect(str(root / "instr_assets.duckdb"), read_only=True)
-    try:
-        views = {t: con.execute(f'SELECT count(*), coalesce(sum(hash(raw_id)), 0) FROM "{t}"').fetchone() for t in TABLES}
-    finally:
-        con.close()
+    """Every published Parquet file's hash, and what every DuckDB view returns (row count + an order-free checksum)."""
+    files = {p.name: _sha(p) for p in _published_files(root)}
+    store = DataStore(root)
+    views = {t: tuple(store.query(f'SELECT count(*), coalesce(sum(hash(raw_id)), 0) FROM "{t}"').row(0)) for t in TABLES}
     return {"files": files, "views": views}
 
 
@@ -188,18 +196,16 @@ def _materialize(root: Path, assets=CHEAP, **ops) -> dg.ExecuteInProcessResult:
 
 
 def _assert_consistent(root: Path) -> None:
-    """Kept + rejected = input at each stage, every final Parquet file readable, no temp file in a view."""
-    for p in (root / "parquet").glob("*.parquet"):
+    """Kept + rejected = input at each stage, every published Parquet file readable, every view over a
+    published table (relative to the output root)."""
+    for p in _published_files(root):
         pl.read_parquet(p)
-    con = duckdb.connect(str(root / "instr_assets.duckdb"), read_only=True)
-    try:
-        n = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
-        sources = {r[0] for r in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()}
-    finally:
-        con.close()
+    store = DataStore(root)
+    n = {t: store.query(f'SELECT count(*) AS n FROM "{t}"')["n"][0] for t in TABLES}
+    sources = store.query("SELECT sql FROM duckdb_views() WHERE NOT internal")["sql"].to_list()
     assert n["raw_sources"] == n["unified_pairs"] + n["unified_pairs_rejected"]
     assert n["unified_pairs"] == n["cleaned_pairs"] + n["cleaned_pairs_rejected"]
-    assert not any(".tmp" in s for s in sources), sources
+    assert all("read_parquet('published/" in s for s in sources), sources
 
 
 # --- killed while writing -----------------------------------------------------------------------------------
@@ -211,35 +217,43 @@ def test_sigkill_mid_write_keeps_the_previous_version(tmp_path, point):
     t0 = time.monotonic()
     assert _materialize(root).success
     before = _snapshot(root)
+    if point == "catalog":
+        # Views do not change between versions, so the killed run only writes the catalog for a missing view.
+        con = duckdb.connect(str(root / "instr_assets.duckdb"))
+        con.execute('DROP VIEW "cleaned_pairs"')
+        con.close()
 
     where = _run_until_marker(KILLED_RUN, [str(root), point], tmp_path / "marker", tmp_path)
-    leftovers = sorted(p.name for p in (root / "parquet").iterdir() if p.name.startswith("."))
+    leftovers = _unfinished(root)
+    cleaned = {"cleaned_pairs.parquet", "cleaned_pairs_rejected.parquet"}
     if point == "parquet":
-        # Killed with part of the new cleaned_pairs in its temp file: the previous version is untouched.
-        tmp = Path(where)
-        assert tmp.exists() and tmp.name.startswith(".cleaned_pairs.parquet.") and tmp.name.endswith(".tmp")
+        # Killed with part of the new cleaned_pairs in its staged version: the published version is untouched.
+        staged = Path(where)
+        assert staged.exists() and staged.name == "cleaned_pairs.parquet"
         with pytest.raises(Exception):
-            pl.read_parquet(tmp)  # a Parquet file without its footer really was on disk...
-        # ...beside the cleaning's working folder of part files, named after it for the sweep.
-        assert leftovers == [tmp.name, tmp.name + ".parts"]
-        assert _snapshot(root) == before  # ...and neither the final files nor the views show it
+            pl.read_parquet(staged)  # a Parquet file without its footer really was on disk...
+        # ...beside the cleaning's working folder of part files, in a version folder that was never published.
+        assert leftovers == [staged.parent]
+        assert sorted(p.name for p in staged.parent.iterdir()) == [staged.name, staged.name + ".parts"]
+        assert _snapshot(root) == before  # ...and neither the published files nor the views show it
     else:
-        # Killed holding the catalog lock with the view change only in DuckDB's WAL. The new cleaned_pairs file
-        # was already renamed in whole (cleaned_pairs_rejected is still the old one: the two tables of one step
-        # are not published together), readers open the catalog read-only, and the lock died with the process.
+        # Killed holding the catalog lock with the view change only in DuckDB's WAL, after the switch: both
+        # cleaned tables are the new version together (kept + rejected = input), the other steps' files are
+        # unchanged, readers open the catalog read-only, and the lock died with the process.
         assert leftovers == []
         after = _snapshot(root)
-        assert after["files"]["cleaned_pairs.parquet"] != before["files"]["cleaned_pairs.parquet"]
-        assert {k: v for k, v in after["files"].items() if k != "cleaned_pairs.parquet"} == \
-               {k: v for k, v in before["files"].items() if k != "cleaned_pairs.parquet"}
+        assert all(after["files"][k] != before["files"][k] for k in cleaned)
+        assert {k: v for k, v in after["files"].items() if k not in cleaned} == \
+               {k: v for k, v in before["files"].items() if k not in cleaned}
         assert after["views"]["cleaned_pairs"][0] < before["views"]["cleaned_pairs"][0]  # max_words=40 drops pairs
+        _assert_consistent(root)
         with DataStore(root)._catalog_lock(timeout_s=5):
             pass
 
-    # The next materialization succeeds, with the new config, and sweeps the dead writer's temp file.
+    # The next materialization succeeds, with the new config, and sweeps the dead writer's staged version.
     result = _materialize(root, [ALL_ASSETS[2]], cleaned_pairs=CleanConfig(max_words=40))
     assert result.success
-    assert not [p for p in (root / "parquet").iterdir() if p.name.startswith(".")]
+    assert not _unfinished(root)
     final = _snapshot(root)
     assert final["views"]["cleaned_pairs"][0] < before["views"]["cleaned_pairs"][0]
     _assert_consistent(root)
@@ -331,14 +345,14 @@ def test_two_runs_launched_together_queue_and_both_succeed(tmp_path):
     finally:
         srv.stop()
     _assert_consistent(srv.output_dir)
-    assert not [p for p in (srv.output_dir / "parquet").iterdir() if p.name.startswith(".")]
+    assert not _unfinished(srv.output_dir)
 
 
 @pytest.mark.timeout(240)
 def test_two_unqueued_materializations_race_on_one_output_folder(tmp_path):
     """Without the run queue and pools (two ad-hoc scripts on ephemeral instances), the same stages written at
-    the same time into one folder: the catalog file lock and temp-file renames keep every file whole, a reader
-    polling the Parquet files meanwhile never sees a torn one, and the catalog ends consistent."""
+    the same time into one folder: each step writes its own version and publishes it by one link switch, a
+    reader polling the published Parquet files meanwhile never sees a torn one, and the catalog ends consistent."""
     root = tmp_path / "out"
     script = tmp_path / "race.py"
     script.write_text(RACING_RUN, encoding="utf-8")
@@ -359,7 +373,7 @@ def test_two_unqueued_materializations_race_on_one_output_folder(tmp_path):
         reads = 0
         while any(p.poll() is None for p, _ in procs):
             assert time.monotonic() < deadline + 60
-            for f in (root / "parquet").glob("*.parquet") if (root / "parquet").exists() else []:
+            for f in _published_files(root):
                 pl.read_parquet(f)  # raises on a torn file
                 reads += 1
             time.sleep(0.02)  # leave the two writers most of the two cores
@@ -375,5 +389,5 @@ def test_two_unqueued_materializations_race_on_one_output_folder(tmp_path):
     assert a0 < b1 and b0 < a1, "the two materializations did not overlap"
     assert reads > 0
     _assert_consistent(root)
-    assert not [p for p in (root / "parquet").iterdir() if p.name.startswith(".")]
+    assert not _unfinished(root)
     print(f"race: overlap {min(a1, b1) - max(a0, b0):.1f}s, {reads} Parquet reads while writing")

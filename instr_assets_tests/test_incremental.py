@@ -17,6 +17,7 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 from instr_assets.core.ingest import source_config as sc
 from instr_assets.core.ingest.raw_sources import read_all_sources
 from instr_assets.core.ingest.unify import unify
+from instr_assets.core.storage import DataStore
 from instr_assets.core.versioning import STAGE_CODE, code_files, frame_version, stage_code_version
 from instr_assets.definitions import ALL_ASSETS, defs
 from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
@@ -88,9 +89,10 @@ def uncached(yaml_path: Path):
 
 def assert_same_as_uncached(yaml_path: Path, out: Path) -> None:
     raw, unified, rejected = uncached(yaml_path)
-    assert pl.read_parquet(out / "parquet" / "raw_sources.parquet").equals(raw)
-    assert pl.read_parquet(out / "parquet" / "unified_pairs.parquet").equals(unified)
-    assert pl.read_parquet(out / "parquet" / "unified_pairs_rejected.parquet").equals(rejected)
+    store = DataStore(out)
+    assert store.read_table("raw_sources").equals(raw)
+    assert store.read_table("unified_pairs").equals(unified)
+    assert store.read_table("unified_pairs_rejected").equals(rejected)
 
 
 # ---------------------------------------------------------------------------------------- per-source cache

@@ -185,7 +185,7 @@ def test_assets_carry_small_png_charts(ui_run):
         sizes[f"{asset}.{label}"] = len(png)
     print("chart sizes (bytes):", sizes)
     # finetuned_checkpoint's chart is the one eval_report puts in its report (same function, same file).
-    assert (srv.output_dir / "reports" / "loss_curve.png").exists()
+    assert (srv.output_dir / "published" / "finetuned_checkpoint" / "loss_curve.png").exists()
 
 
 # --- headless Chromium over the DevTools pipe -------------------------------------------------------------

@@ -215,7 +215,10 @@ def test_examples_conversation_shapes(examples):
     msgs = unified.filter(pl.col("source") == "ex_messages")
     multi = msgs.filter(pl.col("n_turns") > 1).row(0, named=True)
     assert multi["n_turns"] == 2
-    assert multi["instruction"] == "What should I pack for a rainy weekend in the mountains?"
+    # The flat fields follow the last exchange; the turns before it are the input (issue 10: the first question
+    # paired with the last answer mixed two exchanges).
+    assert multi["instruction"] == "And for a child?"
+    assert multi["input"].startswith("User: What should I pack for a rainy weekend in the mountains?\n\nAssistant: ")
     assert multi["response"].startswith("The same basics in their size")
     assert [m["role"] for m in multi["messages"]] == ["system", "user", "assistant", "user", "assistant"]
     # The alpaca input becomes part of the user turn.
@@ -421,7 +424,9 @@ def test_sharegpt_turn_problems(tmp_path):
 @pytest.fixture(scope="module")
 def shared_run(data_dir, tmp_path_factory):
     d = tmp_path_factory.mktemp("shared_cfg")
-    y = write_yaml(d, f"""sources:
+    # The shared data lies outside this temp folder: the sources file declares it as a data root.
+    y = write_yaml(d, f"""data_roots: ['{data_dir}']
+sources:
   - {{name: alpaca_en, format: alpaca, path: '{data_dir / "llama_factory/alpaca_en_demo.json"}'}}
   - {{name: alpaca_zh, format: alpaca, path: '{data_dir / "llama_factory/alpaca_zh_demo.json"}'}}
   - {{name: identity, format: alpaca, path: '{data_dir / "llama_factory/identity.json"}'}}
@@ -469,7 +474,8 @@ def test_shared_sharegpt_fastchat(shared_run):
     assert u.height == 500 and _src(rejected, "fastchat").height == 0
     assert (u["lang"] == "en").all()
     # "What is up?" opens 167 conversations (SOURCES.md); unify keeps them all — dedup is on whole conversations.
-    assert (u["instruction"] == "What is up?").sum() == 167
+    first_user = u["messages"].list.first().struct.field("content")  # no system turns in this file
+    assert (first_user == "What is up?").sum() == 167
     assert u["n_turns"].min() >= 1 and u["n_turns"].max() > 1
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from instr_assets_tests.webserver_harness import (
+    PLAIN_CHECKS,
     Chromium,
     DagsterDevServer,
     find_chromium,
@@ -143,7 +144,7 @@ def test_full_job_succeeds_through_graphql(server, pipeline_run):
           f"(server ready in {server.ready_seconds:.0f}s)")
     # INSTR_ASSETS_OUTPUT reached the run worker: the outputs are in the temporary folder.
     assert (server.output_dir / "instr_assets.duckdb").exists()
-    assert (server.output_dir / "reports" / "eval_report.md").exists()
+    assert (server.output_dir / "published" / "eval_report" / "eval_report.md").exists()
 
 
 def test_all_eight_assets_materialized_with_metadata(assets, pipeline_run):
@@ -184,7 +185,7 @@ def test_every_asset_check_passed(assets, pipeline_run):
         assert evaluation["success"] is True, (name, check["name"])
         labels = {e["label"] for e in evaluation["metadataEntries"]}
         assert labels, f"{name}.{check['name']} has no metadata"
-        if check["name"] != "finetuned_beats_base":
+        if check["name"] not in PLAIN_CHECKS:
             assert "evaluated" in labels, (name, check["name"], labels)  # the GX expectations it ran
     blocking = {(n, c["name"]): c["blocking"] for n, c in executions}
     assert blocking[("eval_report", "finetuned_beats_base")] is False  # the one warning-only check
@@ -254,7 +255,7 @@ def test_eval_report_page_shows_the_report(chromium, server, pipeline_run):
                   "test_loss_finetuned", "Upstream assets finetuned_checkpoint", "Group model"):
         assert shown in text, f"{shown!r} not on the eval_report page: {text[:1500]}"
     # The report was written where INSTR_ASSETS_OUTPUT points, and the page shows that path.
-    assert str(server.output_dir / "reports" / "eval_report.md") in text
+    assert str((server.output_dir / "published" / "eval_report").resolve() / "eval_report.md") in text
 
 
 # --- last: the server stops cleanly --------------------------------------------------------------------------

@@ -38,7 +38,15 @@ def detect_lang(text: str) -> str:
 
 
 # Patterns below are written for both engines: Python's re and the Rust regex polars runs.
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]"
+# Controls and invisible format characters: zero-width space and non-joiner, the bidirectional marks, embeddings,
+# overrides and isolates (U+200E/F, U+061C, U+202A-202E, U+2066-2069: they reorder what a reader sees, as in
+# "Trojan Source" text), the word joiner, invisible operators and deprecated format characters (U+2060-206F,
+# around the isolates), the byte order mark.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200c\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u206f\ufeff]"
+# The zero-width joiner (U+200D) is part of an emoji sequence (👩‍💻, 👨‍👩‍👧, 🏳️‍🌈) between two pictographs, the
+# first with its variation selector or skin tone; anywhere else it is removed. Replaced by group 1: a whole
+# sequence by itself, a stray joiner by nothing. Polars only (Python's re has no \p{…}).
+_JOINER = r"((?:\p{Extended_Pictographic}[\ufe0f\U0001F3FB-\U0001F3FF]{0,2}\u200d)+\p{Extended_Pictographic})|\u200d"
 # Runs of spaces inside a line (after its first non-space character) become one space; indentation is kept,
 # since code in responses depends on it. A single tab inside a line is a space too.
 _INNER_SPACES = r"(\S)(?:[ \t]{2,}|\t)"
@@ -93,13 +101,15 @@ def _nfc_may_change() -> str:
 def untidy_pattern() -> str:
     """A polars regex that matches every text `normalize_series` may change: one of each step's characters or
     patterns (a leading or trailing space for the final strip)."""
-    return "|".join(["&", "\r", f"[{''.join(compatibility_folds())}]", _nfc_may_change(), _CONTROL, _INNER_SPACES,
+    return "|".join(["&", "\r", f"[{''.join(compatibility_folds())}]", _nfc_may_change(), _CONTROL, "\u200d",
+                     _INNER_SPACES,
                      f"(?m:{_TRAILING_SPACES.removeprefix('(?m)')})", r"\n{3,}", r"\A\s", r"\s\z"])
 
 
 def normalize_series(texts: pl.Series) -> pl.Series:
     """Compatibility folds (NFKC on letters, digits and spaces only; see `compatibility_folds`) then NFC, HTML
-    entities decoded, control and zero-width characters removed, whitespace tidied; nulls become ""."""
+    entities decoded (but never into a tag: see `unescape_entities`), control, bidirectional and zero-width
+    characters removed (a joiner inside an emoji sequence stays), whitespace tidied; nulls become ""."""
     texts = texts.cast(pl.Utf8).fill_null("")
     # Most texts are tidy already: one scan finds those that may not be, and only they go through the steps,
     # each of which costs about as much as that scan.
@@ -114,7 +124,7 @@ def _normalize(texts: pl.Series) -> pl.Series:
     # Python only for the few cells that may hold an entity: polars has no HTML unescape.
     with_entity = texts.str.contains("&", literal=True).arg_true()
     if len(with_entity):
-        texts = texts.scatter(with_entity, [html.unescape(t) for t in texts.gather(with_entity).to_list()])
+        texts = texts.scatter(with_entity, [unescape_entities(t) for t in texts.gather(with_entity).to_list()])
     # Folding character by character and composing after gives NFKC's result on the folded characters. NFC
     # runs only where it may change something: it costs more than all the rest, and most text needs none.
     folds = compatibility_folds()
@@ -125,10 +135,40 @@ def _normalize(texts: pl.Series) -> pl.Series:
     return (texts
             .str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n", literal=True)
             .str.replace_all(_CONTROL, "")
+            .str.replace_all(_JOINER, "${1}")
             .str.replace_all(_INNER_SPACES, "${1} ")
             .str.replace_all(_TRAILING_SPACES, "")
             .str.replace_all(r"\n{3,}", "\n\n")
             .str.strip_chars())
+
+
+# An entity reference where html.unescape finds one: a decimal or hex number, or a name (the semicolon optional).
+_ENTITY = re.compile(r"(&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?))")
+# What follows "<" when it opens a tag, a closing tag, a comment or a processing instruction.
+_TAG_START = re.compile(r"[A-Za-z/!?]")
+
+
+def unescape_entities(text: str) -> str:
+    """html.unescape, except markup written with entities stays written so: a "<" entity ("&lt;", "&#60;") that
+    would open a tag, and the ">" entity that closes it. "&lt;script&gt;" must not become a live <script> tag;
+    "1 &lt; 2 &amp;&amp; 3 &gt; 2" still becomes "1 < 2 && 3 > 2"."""
+    parts = _ENTITY.split(text)  # text, entity, text, entity, …, text
+    decoded = [html.unescape(p) if i % 2 else p for i, p in enumerate(parts)]
+    # A "<" opens markup by the character after it, as decoded: found right to left.
+    opens, following = set(), ""
+    for i in range(len(parts) - 1, -1, -1):
+        if i % 2 and decoded[i].startswith("<") and _TAG_START.match(decoded[i][1:2] or following):
+            opens.add(i)
+        following = decoded[i][:1] or following
+    out, in_tag = [], False
+    for i, (part, plain) in enumerate(zip(parts, decoded)):
+        keep = i in opens or (in_tag and i % 2 and plain == ">")
+        out.append(part if keep else plain)
+        if i in opens:
+            in_tag = True
+        elif in_tag and ">" in plain:
+            in_tag = False
+    return "".join(out)
 
 
 def normalize_text(text: str) -> str:
@@ -137,6 +177,8 @@ def normalize_text(text: str) -> str:
 
 _NO_INPUT = [
     "", "none", "n/a", "na", "nil", "null", "no input", "noinput", "<noinput>", "<no input>", "(none)", "-",
+    # Escaped markup stays escaped (see unescape_entities), so these are spellings of their own.
+    "&lt;noinput&gt;", "&lt;no input&gt;",
     "无", "无输入", "<无输入>", "（无）", "(无)", "没有输入", "无需输入", "空", "不适用",
 ]
 
@@ -180,14 +222,15 @@ def plain_columns(instruction: pl.Expr, input_text: pl.Expr, response: pl.Expr) 
 
 
 def markdown_table(df, width: int = 80, floats: int | None = None) -> str:
-    """A polars frame as a Markdown pipe table; cells are cut to `width`, finite floats shown with `floats` decimals."""
+    """A polars frame as a Markdown pipe table; cells are cut to `width`, finite floats shown with `floats` decimals,
+    and markup in them escaped: data is shown as written, never rendered (raw HTML is live in Markdown)."""
     if df.is_empty():
         return "_(no rows)_"
 
     def cell(v) -> str:
         if floats is not None and isinstance(v, float) and math.isfinite(v):
             return f"{v:.{floats}f}"
-        return str(v).replace("|", "\\|").replace("\n", " ")[:width]
+        return html.escape(str(v).replace("\n", " ")[:width], quote=False).replace("|", "\\|")
 
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]

@@ -1,9 +1,10 @@
-"""The eight stage assets. Each is a short wrapper: config in, core function, Parquet + DuckDB view out,
-metadata, and blocking Great Expectations checks that stop downstream assets when they fail."""
+"""The data stage assets. Each is a short wrapper: config in, the upstream versions this run built (or the
+live ones), core function, its tables staged as a new version, blocking Great Expectations checks on them,
+and only when every check passes one switch that publishes the tables (Parquet + DuckDB views) together;
+a failing check fails the step, so downstream assets do not run and the previous version stays live."""
 
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,9 +13,10 @@ from pydantic import Field
 from instr_assets.core.augment import augmentation
 from instr_assets.core.clean import cleaning
 from instr_assets.core.stratify import split
-from instr_assets.core.ingest.source_cache import SourceCache, snapshot, snapshot_digest, watched_files
-from instr_assets.core.ingest.source_config import DEFAULT_SOURCES_FILE, SourceConfigError, evaluation_sources, load_sources
-from instr_assets.core.storage import run_sql
+from instr_assets.core.ingest.source_cache import SourceCache, SourceReadError, snapshot, snapshot_digest, watched_files
+from instr_assets.core.ingest.source_config import (DEFAULT_SOURCES_FILE, UNREADABLE_SOURCE_LOCATOR, SourceConfigError,
+                                                    evaluation_sources, load_sources)
+from instr_assets.core.storage import DataStore, Stage, StepVersion, run_sql
 from instr_assets.core.text import markdown_table
 from instr_assets.core.versioning import frame_version, stage_code_version
 
@@ -23,7 +25,6 @@ from .gx_bridge import Expect, check_result
 from .metadata import counts, failing_rows, image, table_metadata
 from .resources import DataStoreResource
 
-POOL = "instr_assets_catalog"  # one writer at a time for the DuckDB catalog (limit set in dagster.yaml)
 LANGS = ["en", "zh", "other"]
 
 
@@ -35,6 +36,53 @@ def _accounting(df_ids: pl.Series, expected: int) -> tuple[pl.DataFrame, list[Ex
     """kept + rejected = input: the ids of both sides, unique and as many as the input rows."""
     return pl.DataFrame({"id": df_ids}), [Expect("row_count", args={"value": expected}), Expect("unique", "id"),
                                           Expect("not_null", "id")]
+
+
+# ------------------------------------------------------------------------------------------------ publication
+def _upstream(context: dg.AssetExecutionContext, store: DataStore, step: str) -> StepVersion:
+    """The version of `step` to read: the one published in this run when `step` ran in this run, so that two
+    runs at once each build on their own upstream versions; otherwise the live one."""
+    for record in reversed(context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)):
+        materialization = record.asset_materialization
+        if materialization is not None and materialization.asset_key == dg.AssetKey(step) \
+                and "version_id" in materialization.metadata:
+            return store.version(step, materialization.metadata["version_id"].value)
+    live = store.published(step)
+    if live is None:
+        raise dg.Failure(description=f"{step} has not been materialized yet (nothing published in {store.published_dir})")
+    return live
+
+
+def _stop_unless_checks_pass(stage: Stage, checks: list[dg.AssetCheckResult]):
+    """Publish only what passed: when a check fails, report every result (the UI shows them, downstream steps
+    do not run) and fail the step inside its publishing block, so the staged version is dropped and the
+    previous one stays live. No materialization is reported: none would be true."""
+    failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    if failed:
+        yield from checks
+        raise dg.Failure(
+            description=f"{stage.step} was not published (the previous version stays live): failed check(s): " +
+                        "; ".join(c.check_name + (f" ({c.description})" if c.description else "") for c in failed),
+            metadata={"failed_checks": dg.MetadataValue.json([c.check_name for c in failed])})
+
+
+def _published(context: dg.AssetExecutionContext, stage: Stage, *upstream: StepVersion) -> dict:
+    """Which version this materialization published and which upstream versions it was built from."""
+    metadata = {"version_id": stage.version_id,
+                "upstream_versions": dg.MetadataValue.json({u.step: u.version_id for u in upstream})}
+    if stage.catalog_warning:
+        context.log.warning(stage.catalog_warning)
+        metadata["catalog_warning"] = stage.catalog_warning
+    return metadata
+
+
+def _not_empty(name: str, step: str, kept: int, total: int, unit: str, rejected: pl.DataFrame) -> dg.AssetCheckResult:
+    """Zero rows out is an error, named by what came in and which reject reasons took it."""
+    by_reason = rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    summary = f"{step}: {kept} of {total} {unit} kept" + (
+        "; rejected by reason: " + ", ".join(f"{r} {n}" for r, n in by_reason.iter_rows()) if by_reason.height else "")
+    return dg.AssetCheckResult(check_name=name, passed=kept > 0, description=summary if not kept else None,
+                               metadata={"kept": kept, "input": total, "summary": summary})
 
 
 # ---------------------------------------------------------------------------------------------- raw_sources
@@ -57,14 +105,31 @@ def _builds_metadata(builds, redone: str, seconds: float) -> dict:
             "source_cache": dg.MetadataValue.md(markdown_table(table)), "ingest_seconds": round(seconds, 3)}
 
 
+def _readable_check(raw: pl.DataFrame, entries) -> dg.AssetCheckResult:
+    """Fails, naming them and why, when some sources could not be read at all: an ERROR (which blocks) unless
+    every one of them says `on_error: warn`."""
+    unreadable = raw.filter(pl.col("locator") == UNREADABLE_SOURCE_LOCATOR)
+    reasons = dict(zip(unreadable["source"], unreadable["parse_error"]))
+    warn_only = {e.name for e in entries if getattr(e, "on_error", "reject") == "warn"}
+    return dg.AssetCheckResult(
+        check_name="raw_sources_readable", passed=not reasons,
+        severity=dg.AssetCheckSeverity.WARN if reasons and set(reasons) <= warn_only else dg.AssetCheckSeverity.ERROR,
+        description=f"sources that could not be read: {', '.join(reasons)}" if reasons else None,
+        metadata={"unreadable_sources": dg.MetadataValue.json(list(reasons)),
+                  "reasons": dg.MetadataValue.json(reasons)})
+
+
 @dg.asset(
-    group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    group_name="instruction_data", kinds={"polars", "parquet"},
     code_version=stage_code_version("raw_sources"),
     description="Every record of every configured source, verbatim, with file, line/offset and content hash; "
-                "records that do not parse are kept with their parse error.",
+                "records that do not parse are kept with their parse error, and a source that cannot be read at "
+                "all is one row (locator '(whole source)') saying why.",
     check_specs=[
         _spec("raw_sources", "raw_schema", "columns present; ids, sources and hashes not null"),
         _spec("raw_sources", "raw_ids_unique", "one row per raw record"),
+        _spec("raw_sources", "raw_sources_readable", "every source could be read; fails naming each source that "
+              "could not (the others are read, and unify rejects it as 'source_unreadable')"),
     ],
 )
 def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, data_store: DataStoreResource):
@@ -76,21 +141,27 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
     # The snapshot the source sensor takes; its digest in the metadata tells the sensor what this build saw.
     files = snapshot(watched_files(config.sources_file))
     t0 = time.perf_counter()
-    raw, builds = _source_cache(store).read_sources(entries, base, stage_code_version("raw_sources"),
-                                                    {p: f["sha"] for p, f in files.items() if f.get("sha")})
+    try:
+        raw, builds = _source_cache(store).read_sources(entries, base, stage_code_version("raw_sources"),
+                                                        {p: f["sha"] for p, f in files.items() if f.get("sha")})
+    except SourceReadError as e:  # a source set to `on_error: stop`
+        raise dg.Failure(description=str(e)) from None
     read_seconds = time.perf_counter() - t0
-    path = store.write_table("raw_sources", raw)
     options = pl.DataFrame({"source": [e.name for e in entries],
                             "options_json": [e.model_dump_json() for e in entries]})
-    store.write_table("raw_source_options", options)
     errors = raw.filter(pl.col("parse_error").is_not_null())
     checks = [
         check_result("raw_schema", raw, [Expect("columns", args={"columns": list(raw.columns)})] +
                      [Expect("not_null", c) for c in ("raw_id", "source", "file", "locator", "content_hash")]),
         check_result("raw_ids_unique", raw, [Expect("unique", "raw_id")]),
+        _readable_check(raw, entries),
     ]
-    return dg.MaterializeResult(
-        metadata=table_metadata(raw, path, ["source", "format", "locator", "parse_error"]) | {
+    with store.publishing("raw_sources") as stage:
+        path = stage.write_table("raw_sources", raw)
+        stage.write_table("raw_source_options", options)
+        yield from _stop_unless_checks_pass(stage, checks)
+    yield dg.MaterializeResult(
+        metadata=_published(context, stage) | table_metadata(raw, path, ["source", "format", "locator", "parse_error"]) | {
             "records_per_source": counts(raw, "source"),
             "parse_errors": errors.height,
             "parse_error_examples": dg.MetadataValue.md(markdown_table(errors.select("source", "locator", "parse_error").head(10))),
@@ -104,7 +175,7 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
 
 # -------------------------------------------------------------------------------------------- unified_pairs
 @dg.asset(
-    deps=[raw_sources], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    deps=[raw_sources], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"},
     code_version=stage_code_version("unified_pairs"),
     description="One schema for all sources: pair_id, source, messages, instruction/input/response, lang, provenance. "
                 "Records that cannot be unified go to unified_pairs_rejected with a reason.",
@@ -112,26 +183,31 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
         _spec("unified_pairs", "unified_schema", "required columns are not null"),
         _spec("unified_pairs", "unified_lang_allowed", "lang is en, zh or other"),
         _spec("unified_pairs", "unified_accounting", "unified + rejected = raw records, each once"),
+        _spec("unified_pairs", "unified_not_empty", "at least one pair; fails saying which reject reasons took them all"),
     ],
 )
 def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResource):
     store = data_store.store()
-    raw = store.read_table("raw_sources")
-    options = {s: json.loads(o) for s, o in store.read_table("raw_source_options").iter_rows()}
+    raw_version = _upstream(context, store, "raw_sources")
+    raw = raw_version.read_table("raw_sources")
+    options = {s: json.loads(o) for s, o in raw_version.read_table("raw_source_options").iter_rows()}
     t0 = time.perf_counter()
     unified, rejected, builds = _source_cache(store).unify_sources(raw, options, stage_code_version("unified_pairs"))
     unify_seconds = time.perf_counter() - t0
-    path = store.write_table("unified_pairs", unified)
-    store.write_table("unified_pairs_rejected", rejected)
     acc_df, acc_exp = _accounting(pl.concat([unified["raw_id"], rejected["raw_id"]]), raw.height)
     checks = [
         check_result("unified_schema", unified, [Expect("not_null", c) for c in
                      ("pair_id", "raw_id", "source", "instruction", "response", "lang", "text")]),
         check_result("unified_lang_allowed", unified, [Expect("in_set", "lang", {"values": LANGS})]),
         check_result("unified_accounting", acc_df, acc_exp),
+        _not_empty("unified_not_empty", "unified_pairs", unified.height, raw.height, "raw records", rejected),
     ]
-    return dg.MaterializeResult(
-        metadata=table_metadata(unified, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
+    with store.publishing("unified_pairs") as stage:
+        path = stage.write_table("unified_pairs", unified)
+        stage.write_table("unified_pairs_rejected", rejected)
+        yield from _stop_unless_checks_pass(stage, checks)
+    yield dg.MaterializeResult(
+        metadata=_published(context, stage, raw_version) | table_metadata(unified, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
             "pairs_per_source": counts(unified, "source"),
@@ -146,7 +222,7 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
 
 # -------------------------------------------------------------------------------------------- cleaned_pairs
 @dg.asset(
-    deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    deps=[unified_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"},
     code_version=stage_code_version("cleaned_pairs"),
     description="Mojibake repaired, text normalized (each language's punctuation kept), PII redacted or dropped, "
                 "offline language ID, quality filters, content safety, decontamination against evaluation sets, "
@@ -159,48 +235,33 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
         _spec("cleaned_pairs", "cleaned_accounting", "kept + rejected = unified input"),
         _spec("cleaned_pairs", "cleaned_accounting_per_source", "kept + rejected = unified input, per source"),
         _spec("cleaned_pairs", "cleaned_duplicates_point_to_kept", "every duplicate reject names a kept pair"),
+        _spec("cleaned_pairs", "cleaned_not_empty", "at least one pair kept; fails saying which reject reasons took them all"),
     ],
 )
 def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
     store = data_store.store()
+    unified_version, raw_version = _upstream(context, store, "unified_pairs"), _upstream(context, store, "raw_sources")
     # Only the columns the checks need: the cleaning itself streams the file.
-    unified = pl.read_parquet(store.table_path("unified_pairs"), columns=["raw_id", "source", "lang"])
+    unified = unified_version.read_table("unified_pairs", columns=["raw_id", "source", "lang"])
+    evaluation = evaluation_sources(raw_version.read_table("raw_source_options")["options_json"].to_list())
     timings: dict[str, float] = {}
-    with store.writing_table("cleaned_pairs") as tmp:
-        evaluation = evaluation_sources(store.read_table("raw_source_options")["options_json"].to_list())
-        rejected = cleaning.clean_parquet(store.table_path("unified_pairs"), tmp, config.rules(evaluation), timings)
-    path = store.table_path("cleaned_pairs")
-    cleaned = pl.read_parquet(path)
-    store.write_table("cleaned_pairs_rejected", rejected)
-    # Length in the units the filter uses: non-space characters for Chinese, words otherwise.
-    is_zh = pl.col("lang") == "zh"
-    lengths = cleaned.select(
-        pl.when(is_zh).then(pl.col("response").str.replace_all(r"\s", "").str.len_chars()).alias("zh_chars"),
-        pl.when(~is_zh).then(pl.col("response").str.count_matches(r"\S+")).alias("words"))
-    acc_df, acc_exp = _accounting(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
-    checks = [
-        check_result("cleaned_pair_id_unique", cleaned, [Expect("unique", "pair_id"), Expect("unique", "norm_hash")]),
-        check_result("cleaned_lengths_in_bounds", lengths, [
-            Expect("between", "zh_chars", {"min": max(1, config.min_chars_zh), "max": config.max_chars_zh}),
-            Expect("between", "words", {"min": max(1, config.min_words), "max": config.max_words})]),
-        check_result("cleaned_lang_allowed", cleaned, [Expect("not_null", "lang")] + (
-            [Expect("in_set", "lang", {"values": [*config.languages, "und"]})] if config.languages else [])),
-        check_result("cleaned_accounting", acc_df, acc_exp),
-        check_result("cleaned_accounting_per_source", _per_source_accounting(unified, cleaned, rejected),
-                     [Expect("between", "missing", {"min": 0, "max": 0})]),
-        check_result("cleaned_duplicates_point_to_kept",
-                     rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate"])).select(
-                         pl.col("kept_pair_id").is_in(cleaned["pair_id"].implode()).alias("kept_pair_is_kept")),
-                     [Expect("in_set", "kept_pair_is_kept", {"values": [True]})]),
-    ]
+    with store.publishing("cleaned_pairs") as stage:
+        rejected = cleaning.clean_parquet(unified_version.table_path("unified_pairs"), stage.table_path("cleaned_pairs"),
+                                          config.rules(evaluation), timings)
+        stage.write_table("cleaned_pairs_rejected", rejected)
+        cleaned = stage.read_table("cleaned_pairs")
+        checks = _cleaned_checks(config, unified, cleaned, rejected)
+        yield from _stop_unless_checks_pass(stage, checks)
+    path = stage.table_path("cleaned_pairs")
     langs = unified.select("raw_id", "lang")
     examples = rejected.group_by("reason", maintain_order=True).head(3).select("reason", "source", "detail", "kept_pair_id")
     clusters = cleaned.group_by("cluster_id").len()
     from instr_assets.core import plots  # matplotlib loads when the asset runs, not with the code location
 
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(cleaned)),  # the table downstream reads
-        metadata=table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
+        metadata=_published(context, stage, unified_version, raw_version) |
+        table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
             "rejected_by_source": counts(rejected, "source"),
@@ -225,6 +286,32 @@ def _per_source_accounting(unified: pl.DataFrame, cleaned: pl.DataFrame, rejecte
     return out.with_columns((pl.col("input") - pl.col("kept") - pl.col("rejected")).abs().alias("missing"))
 
 
+def _cleaned_checks(config: CleanConfig, unified: pl.DataFrame, cleaned: pl.DataFrame,
+                    rejected: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    # Length in the units the filter uses: non-space characters for Chinese, words otherwise.
+    is_zh = pl.col("lang") == "zh"
+    lengths = cleaned.select(
+        pl.when(is_zh).then(pl.col("response").str.replace_all(r"\s", "").str.len_chars()).alias("zh_chars"),
+        pl.when(~is_zh).then(pl.col("response").str.count_matches(r"\S+")).alias("words"))
+    acc_df, acc_exp = _accounting(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
+    return [
+        check_result("cleaned_pair_id_unique", cleaned, [Expect("unique", "pair_id"), Expect("unique", "norm_hash")]),
+        check_result("cleaned_lengths_in_bounds", lengths, [
+            Expect("between", "zh_chars", {"min": max(1, config.min_chars_zh), "max": config.max_chars_zh}),
+            Expect("between", "words", {"min": max(1, config.min_words), "max": config.max_words})]),
+        check_result("cleaned_lang_allowed", cleaned, [Expect("not_null", "lang")] + (
+            [Expect("in_set", "lang", {"values": [*config.languages, "und"]})] if config.languages else [])),
+        check_result("cleaned_accounting", acc_df, acc_exp),
+        check_result("cleaned_accounting_per_source", _per_source_accounting(unified, cleaned, rejected),
+                     [Expect("between", "missing", {"min": 0, "max": 0})]),
+        check_result("cleaned_duplicates_point_to_kept",
+                     rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate"])).select(
+                         pl.col("kept_pair_id").is_in(cleaned["pair_id"].implode()).alias("kept_pair_is_kept")),
+                     [Expect("in_set", "kept_pair_is_kept", {"values": [True]})]),
+        _not_empty("cleaned_not_empty", "cleaned_pairs", cleaned.height, unified.height, "pairs", rejected),
+    ]
+
+
 # ------------------------------------------------------------------------------------------ augmented_pairs
 class AugmentConfig(dg.Config):
     seed: int = 13
@@ -234,7 +321,7 @@ class AugmentConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[cleaned_pairs], group_name="instruction_data", kinds={"polars", "parquet"}, pool=POOL,
+    deps=[cleaned_pairs], group_name="instruction_data", kinds={"polars", "parquet"},
     code_version=stage_code_version("augmented_pairs"),
     description="Cleaned pairs plus seeded augmentations (instruction paraphrase, synonym replacement), each "
                 "child naming its operator and parent pair_id; the augmented share is capped.",
@@ -246,13 +333,13 @@ class AugmentConfig(dg.Config):
 )
 def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, data_store: DataStoreResource):
     store = data_store.store()
-    cleaned = store.read_table("cleaned_pairs")
+    cleaned_version = _upstream(context, store, "cleaned_pairs")
+    cleaned = cleaned_version.read_table("cleaned_pairs")
     try:
         rules = augmentation.AugmentRules(config.seed, tuple(config.operators), config.max_augmented_share, config.apply_prob)
         out = augmentation.augment_pairs(cleaned, rules)
     except ValueError as e:
         raise dg.Failure(description=f"config field 'operators': {e}") from None
-    path = store.write_table("augmented_pairs", out)
     children = out.filter(pl.col("is_augmented"))
     lineage = children.select(pl.col("parent_pair_id").is_in(cleaned["pair_id"].implode()).alias("parent_known"), "operator")
     checks = [
@@ -262,9 +349,12 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
         check_result("augmented_share_capped", out.select(pl.col("is_augmented").cast(pl.Float64)),
                      [Expect("mean_between", "is_augmented", {"min": 0.0, "max": config.max_augmented_share + 1e-9})]),
     ]
-    return dg.MaterializeResult(
+    with store.publishing("augmented_pairs") as stage:
+        path = stage.write_table("augmented_pairs", out)
+        yield from _stop_unless_checks_pass(stage, checks)
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(out)),  # the table downstream reads
-        metadata=table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
+        metadata=_published(context, stage, cleaned_version) | table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
             "augmented": children.height,
             "augmented_share": round(children.height / max(out.height, 1), 4),
             "per_operator": counts(out, "operator"),
@@ -286,7 +376,7 @@ class SplitConfig(dg.Config):
 
 
 @dg.asset(
-    deps=[augmented_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"}, pool=POOL,
+    deps=[augmented_pairs], group_name="instruction_data", kinds={"polars", "duckdb", "parquet"},
     code_version=stage_code_version("stratified_splits"),
     description="Pairs labelled with domain, task type and difficulty, sampled in balance per stratum (capped), "
                 "split deterministically; augmented children share their parent's split.",
@@ -299,16 +389,14 @@ class SplitConfig(dg.Config):
 )
 def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, data_store: DataStoreResource):
     store = data_store.store()
-    pairs = store.read_table("augmented_pairs")
+    augmented_version = _upstream(context, store, "augmented_pairs")
+    pairs = augmented_version.read_table("augmented_pairs")
     try:
         rules = split.SplitRules(config.seed, config.max_groups_per_stratum, config.validation_fraction, config.test_fraction)
         splits, dropped = split.stratify_and_split(pairs, rules)
     except ValueError as e:
         raise dg.Failure(description=f"config fields 'validation_fraction'/'test_fraction': {e}") from None
-    path = store.write_table("stratified_splits", splits)
-    store.write_table("stratified_splits_dropped", dropped)
     stats = run_sql("split_stats", splits=splits)
-    store.write_table("split_stats", stats)
     splits_per_group = splits.group_by("group_id").agg(pl.col("split").n_unique().alias("n_splits"))
     per_split = splits.group_by("split").len()
     sizes = {s: 0 for s in split.SPLITS} | dict(per_split.iter_rows())
@@ -330,10 +418,15 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
         next(c for c in checks if c.check_name == "splits_non_empty").metadata["failing_rows"] = failing_rows(short)
     from instr_assets.core import plots  # matplotlib loads when the asset runs, not with the code location
 
+    with store.publishing("stratified_splits") as stage:
+        path = stage.write_table("stratified_splits", splits)
+        stage.write_table("stratified_splits_dropped", dropped)
+        stage.write_table("split_stats", stats)
+        yield from _stop_unless_checks_pass(stage, checks)
     before = pl.concat([splits.select("stratum", "group_id"), dropped.select("stratum", "group_id")])
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(splits)),  # the table downstream reads
-        metadata=table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
+        metadata=_published(context, stage, augmented_version) | table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
             "pairs_per_split": dg.MetadataValue.json(sizes),
             "dropped_by_cap": dropped.height,
             "per_domain": counts(splits, "domain"), "per_task_type": counts(splits, "task_type"),

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+import duckdb
 import polars as pl
 from pydantic import Field
 
-from instr_assets.core.storage import new_folder, replace_folder
 from instr_assets.core.versioning import files_version, frame_version, json_digest, stage_code_version
 
-from .assets import POOL, _accounting, _spec, stratified_splits
+from .assets import _accounting, _published, _spec, _stop_unless_checks_pass, _upstream, stratified_splits
 from .gx_bridge import Expect, check_result
 from instr_assets.core.text import markdown_table
 
@@ -26,19 +26,28 @@ from .metadata import counts, image, table_metadata
 from .resources import DataStoreResource
 
 SPLITS = ("train", "validation", "test")
+LOSS_CURVE = "loss_curve.png"  # drawn by finetuned_checkpoint, copied beside the report by eval_report
+REPORT_MD, REPORT_HTML = "eval_report.md", "eval_report.html"
+REQUEST = "eval_report.request.json"  # what the published report answers: the hash of everything it depends on
 
 
-def _current_manifest(store) -> dict:
-    pointer = store.root / "tokenized" / "current.json"
-    if not pointer.exists():
-        raise dg.Failure(description="tokenized_shards has not been materialized yet")
-    return json.loads((store.root / "tokenized" / json.loads(pointer.read_text())["version"] / "manifest.json").read_text())
+def _shards(context, store):
+    """The tokenized shards to read (this run's, else the live ones; see _upstream) and their manifest."""
+    version = _upstream(context, store, "tokenized_shards")
+    return version, json.loads((version.folder / "manifest.json").read_text())
 
 
-def _sequences(store, manifest: dict, split: str) -> list[dict]:
-    from instr_assets.core.train.finetune import load_split_sequences
-
-    return load_split_sequences(store.root / "tokenized" / manifest["version"], split)
+def _reused(context, store, live, *upstream) -> dict:
+    """_published's metadata for a stage that kept its live version. Publishing nothing, it would never notice a
+    deleted DuckDB file, so it rebuilds the catalog from the published versions, model stages included."""
+    if not store.duckdb_path.exists():
+        try:
+            if problems := store.rebuild_catalog():
+                context.log.warning(f"rebuilt the missing DuckDB catalog {store.duckdb_path}, except: {problems}")
+        except (duckdb.Error, TimeoutError) as e:  # as when publishing: the data is fine, the views can wait
+            context.log.warning(f"could not rebuild the missing DuckDB catalog {store.duckdb_path} ({e}); run "
+                                f"`python -m instr_assets.catalog rebuild --root {store.root}`")
+    return {"version_id": live.version_id, "upstream_versions": dg.MetadataValue.json({u.step: u.version_id for u in upstream})}
 
 
 # ---------------------------------------------------------------------------------------- tokenized_shards
@@ -49,86 +58,98 @@ class TokenizeConfig(dg.Config):
     eval_on_originals_only: bool = Field(default=True, description="leave augmented children out of validation/test shards")
 
 
-def _write_shards(tok, splits: pl.DataFrame, folder: Path, config: "TokenizeConfig"):
-    """Tokenize and pack each split into Parquet shards in `folder`; (manifest entries, sequences, samples)."""
+def _tokenize_splits(tok, splits: pl.DataFrame, config: "TokenizeConfig") -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
+    """split -> (packed sequences, per-sample accounting)."""
     from instr_assets.core.train.tokenize_pack import PackRules, tokenize_and_pack
 
     rules = PackRules(config.seq_len, config.overflow)
-    all_seqs, all_samples, manifest_splits = [], [], {}
+    packed = {}
     for name in SPLITS:
         part = splits.filter(pl.col("split") == name)
         if name != "train" and config.eval_on_originals_only:
             part = part.filter(~pl.col("is_augmented"))
-        seqs, samples = tokenize_and_pack(tok, part, name, rules)
+        packed[name] = tokenize_and_pack(tok, part, name, rules)
+    return packed
+
+
+def _write_shards(packed: dict[str, tuple[pl.DataFrame, pl.DataFrame]], folder: Path, config: "TokenizeConfig") -> dict:
+    """Each split's sequences as Parquet shards in `folder`/shards; the manifest's per-split entries."""
+    manifest_splits = {}
+    for name, (seqs, samples) in packed.items():
         files = []
-        for i in range(0, max(seqs.height, 1), config.sequences_per_shard):
-            chunk = seqs.slice(i, config.sequences_per_shard)
-            if chunk.is_empty():
-                break
-            fname = f"{name}-{i // config.sequences_per_shard:05d}.parquet"
-            chunk.write_parquet(folder / fname)
+        for i in range(0, seqs.height, config.sequences_per_shard):
+            fname = f"shards/{name}-{i // config.sequences_per_shard:05d}.parquet"
+            seqs.slice(i, config.sequences_per_shard).write_parquet(folder / fname)
             files.append(fname)
-        real = int(seqs["n_tokens"].sum()) if seqs.height else 0
+        real = int(seqs["n_tokens"].sum())
         manifest_splits[name] = {
             "files": files, "sequences": seqs.height, "samples_packed": int(samples["status"].is_in(["packed", "truncated"]).sum()),
-            "tokens": real, "supervised_tokens": int(seqs["n_supervised"].sum()) if seqs.height else 0,
+            "tokens": real, "supervised_tokens": int(seqs["n_supervised"].sum()),
             "packing_efficiency": round(real / max(1, seqs.height * config.seq_len), 4),
         }
-        all_seqs.append(seqs)
-        all_samples.append(samples)
-    return manifest_splits, all_seqs, all_samples
+    return manifest_splits
 
 
 @dg.asset(
-    deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"}, pool=POOL,
+    deps=[stratified_splits], group_name="model", kinds={"pytorch", "parquet"},
     code_version=stage_code_version("tokenized_shards"),
     description="Chat-template tokenization (prompt tokens labelled -100), packing (best-fit decreasing, then a "
                 "subset-sum pass when that misses the lower bound) into "
                 "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
                 "tokenizer, chat template and seq_len.",
     check_specs=[
-        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens and fits seq_len"),
+        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens "
+                                                               "and fits seq_len, and every split has sequences"),
         _spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
     ],
 )
 def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
     from instr_assets.core.models import modeling
+    from instr_assets.core.train.tokenize_pack import splits_without_sequences
 
     store = data_store.store()
-    splits = store.read_table("stratified_splits")
+    splits_version = _upstream(context, store, "stratified_splits")
+    splits = splits_version.read_table("stratified_splits")
     tok = modeling.load_tokenizer()
     fingerprint = modeling.tokenizer_fingerprint(tok)
     data_version = frame_version(splits)  # the DataVersion stratified_splits reported, so lineage matches the UI
     identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
                 "eval_on_originals_only": config.eval_on_originals_only}
     version = json_digest(identity)
-    folder = store.root / "tokenized" / version
-    with new_folder(folder) as tmp:
-        manifest_splits, all_seqs, all_samples = _write_shards(tok, splits, tmp, config)
-        seqs = pl.concat(all_seqs)
-        manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time(),
-                    "data_version": frame_version(seqs)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    store.write_json("tokenized/current.json", {"version": version})
-    samples = pl.concat(all_samples)
-    store.write_glob_view("tokenized_shards", folder / "*.parquet")
-    store.write_table("tokenized_samples", samples)
+    packed = _tokenize_splits(tok, splits, config)
+    seqs = pl.concat([p[0] for p in packed.values()])
+    samples = pl.concat([p[1] for p in packed.values()])
+    if empty := splits_without_sequences(samples, SPLITS):
+        raise dg.Failure(description=f"tokenized_shards: seq_len {config.seq_len} (overflow {config.overflow}) leaves "
+                                     f"no sequence in {'; '.join(empty)}; nothing was published and the previous "
+                                     "shard version stays current")
     expected = splits.height if not config.eval_on_originals_only else splits.filter(
         (pl.col("split") == "train") | ~pl.col("is_augmented")).height
     acc_df, acc_exp = _accounting(samples["pair_id"] + "/" + samples["split"], expected)
     packed_samples = samples.filter(pl.col("status").is_in(["packed", "truncated"]))
     checks = [
-        check_result("every_sequence_supervised", seqs.select("n_supervised", "n_tokens"), [
-            Expect("between", "n_supervised", {"min": 1}), Expect("between", "n_tokens", {"min": 1, "max": config.seq_len})]),
+        check_result("every_sequence_supervised", seqs.select("split", "n_supervised", "n_tokens"), [
+            Expect("between", "n_supervised", {"min": 1}), Expect("between", "n_tokens", {"min": 1, "max": config.seq_len}),
+            Expect("distinct_equal", "split", {"values": list(SPLITS)})]),
         check_result("tokenized_accounting", acc_df, acc_exp),
     ]
     ratio = packed_samples.select((pl.col("n_supervised") / pl.col("n_tokens")).alias("r"))["r"]
-    if packed_samples.height:
-        checks[0].metadata["supervised_ratio_p10_p50_p90"] = dg.MetadataValue.json(
-            [round(float(ratio.quantile(q)), 3) for q in (0.1, 0.5, 0.9)])
-    return dg.MaterializeResult(
-        metadata=table_metadata(seqs, folder, ["split", "seq_index", "n_tokens", "n_supervised"]) | {
-            "version": version, "identity": dg.MetadataValue.json(identity),
+    checks[0].metadata["supervised_ratio_p10_p50_p90"] = dg.MetadataValue.json(
+        [round(float(ratio.quantile(q)), 3) for q in (0.1, 0.5, 0.9)])
+    # Shards, manifest and the samples table go live together, in one switch, once all of them are written.
+    with store.publishing("tokenized_shards") as stage:
+        yield from _stop_unless_checks_pass(stage, checks)
+        (stage.folder / "shards").mkdir()
+        manifest_splits = _write_shards(packed, stage.folder, config)
+        manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time(),
+                    "data_version": frame_version(seqs)}
+        (stage.folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        stage.write_table("tokenized_samples", samples)
+        stage.add_view("tokenized_shards", "shards/*.parquet")
+    yield dg.MaterializeResult(
+        metadata=_published(context, stage, splits_version) | table_metadata(
+            seqs, stage.folder, ["split", "seq_index", "n_tokens", "n_supervised"]) | {
+            "shards_version": version, "identity": dg.MetadataValue.json(identity),
             "per_split": dg.MetadataValue.json(manifest_splits),
             "sample_status": counts(samples, "status"),
             "packing_efficiency_train": manifest_splits["train"]["packing_efficiency"],
@@ -186,34 +207,36 @@ def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", sett
 
 
 @dg.asset(
-    deps=[tokenized_shards], group_name="model", kinds={"pytorch", "safetensors"}, pool=POOL,
+    deps=[tokenized_shards], group_name="model", kinds={"pytorch", "safetensors"},
     code_version=stage_code_version("finetuned_checkpoint"),
     description="Causal LM fine-tuned with AdamW on the NLL of response tokens; validation every N steps, the "
                 "best checkpoint kept, resumable after a crash, DDP under torchrun, optional LoRA; saved in "
                 "Hugging Face format (safetensors) with its lineage.",
-    check_specs=[_spec("finetuned_checkpoint", "loss_finite", "every logged training and validation loss is finite")],
+    check_specs=[_spec("finetuned_checkpoint", "loss_finite", "training and validation losses were logged and every "
+                                                              "one is finite")],
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
+    from instr_assets.core.evaluate.evaluation import plot_loss_curve
     from instr_assets.core.train.finetune import run_finetune
     from instr_assets.core.train.train import TrainSettings
 
     store = data_store.store()
-    manifest = _current_manifest(store)
-    shards_dir = store.root / "tokenized" / manifest["version"]
+    shards, manifest = _shards(context, store)
+    shards_dir = shards.folder
     fields = set(TrainSettings.__dataclass_fields__)
     settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k in fields}, seq_len=manifest["identity"]["seq_len"])
     # A killed run leaves its work folder; materializing again resumes from its last checkpoint.
     work = store.root / "checkpoints" / "finetuned.work"
-    final = store.root / "checkpoints" / "finetuned"
+    live = store.published("finetuned_checkpoint")
     request_id = _request_id(shards=manifest.get("data_version"), config=config.model_dump(exclude={"force"}),
                              code=stage_code_version("finetuned_checkpoint"))
-    reused = (not config.force and not work.exists() and store.table_path("finetuned_checkpoint").exists()
-              and _saved_request_id(final / "lineage.json") == request_id)
+    reused = (not config.force and not work.exists() and live is not None
+              and _saved_request_id(live.folder / "model" / "lineage.json") == request_id)
     if reused:
-        context.log.info(f"shards, config and training code unchanged since the checkpoint in {final}: reusing it "
-                         "(config force=true retrains)")
-        result = json.loads((final / "training_result.json").read_text())
-        history = store.read_table("finetuned_checkpoint")
+        context.log.info(f"shards, config and training code unchanged since the checkpoint in {live.folder}: reusing "
+                         "it (config force=true retrains)")
+        result = json.loads((live.folder / "model" / "training_result.json").read_text())
+        history = live.read_table("finetuned_checkpoint")
     else:
         if config.nproc_per_node > 1:
             _torchrun(context, shards_dir, work, config, settings)
@@ -221,36 +244,28 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
         else:
             result = run_finetune(shards_dir, work, config.base_model, settings, config.seed, config.lora_r,
                                   config.lora_alpha, log=context.log.info)
-        best = work / "best"
-        lineage = {
-            "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
-            "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
-            "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"],
-                                       "tokenized_shards": manifest.get("data_version")},
-            "request_id": request_id,
-        }
-        (best / "training_config.json").write_text(json.dumps({**config.model_dump(), "seq_len": settings.seq_len}, indent=2))
-        (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
-        (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
-        replace_folder(best, final)
-        shutil.rmtree(work)
         history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64,
                                                           "val_loss": pl.Float64, "lr": pl.Float64,
                                                           "tokens_per_s": pl.Float64})
-        store.write_table("finetuned_checkpoint", history)
-    losses = pl.concat([history["train_loss"].drop_nulls(), history["val_loss"].drop_nulls()]).to_frame("loss")
-    checks = [check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
-        Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4})])]
+    checks = [_loss_check(history)]
+    if reused:
+        yield from _stop_unless_checks_pass(live, checks)
+        published = _reused(context, store, live, shards)
+    else:
+        _describe_checkpoint(work / "best", context, config, settings, manifest, shards_dir, request_id, result)
+        with store.publishing("finetuned_checkpoint") as live:
+            # Checked before the model moves in: a failed check drops the stage, and the work folder keeps the run.
+            yield from _stop_unless_checks_pass(live, checks)
+            (work / "best").rename(live.folder / "model")
+            live.write_table("finetuned_checkpoint", history)
+            plot_loss_curve(history, live.folder / LOSS_CURVE)  # the plot eval_report shows, here when training ends
+        published = _published(context, live, shards)
+        shutil.rmtree(work)
+    final = live.folder / "model"
     vals = history.filter(pl.col("val_loss").is_not_null())
-    # The same plot eval_report puts in the report, shown here as soon as training ends; temp file + rename.
-    from instr_assets.core.evaluate.evaluation import plot_loss_curve
-    from instr_assets.core.storage import new_file
-
-    with new_file(store.path("reports", "loss_curve.png")) as tmp:
-        plot_loss_curve(history, tmp)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(files_version(list(final.glob("*.safetensors")))),  # the saved weights
-        metadata={
+        metadata=published | {
             "path": dg.MetadataValue.path(str(final)), "base_model": config.base_model,
             "best_step": result["best_step"], "best_val_loss": result["best_val_loss"],
             "initial_val_loss": float(vals["val_loss"][0]), "train_seconds": round(result["train_seconds"], 1),
@@ -260,11 +275,44 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "stopped_early": result["stopped_early"], "shards_version": manifest["version"],
             "reused_unchanged": reused,
             "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
-            "loss_curve_plot": image(store.path("reports", "loss_curve.png").read_bytes(), "training and validation loss per step"),
+            "loss_curve_plot": image((live.folder / LOSS_CURVE).read_bytes(), "training and validation loss per step"),
             **table_metadata(history, None, n=0),
         },
         check_results=checks,
     )
+
+
+def _describe_checkpoint(best: Path, context, config: TrainConfig, settings, manifest: dict, shards_dir: Path,
+                         request_id: str, result: dict) -> None:
+    """Lineage, config, result and the pairs trained on, saved beside the best model."""
+    lineage = {
+        "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
+        "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
+        "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"],
+                                   "tokenized_shards": manifest.get("data_version")},
+        "request_id": request_id,
+    }
+    (best / "training_config.json").write_text(json.dumps({**config.model_dump(), "seq_len": settings.seq_len}, indent=2))
+    (best / "lineage.json").write_text(json.dumps(lineage, indent=2))
+    (best / "training_result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}, indent=2))
+    # Which pairs the weights have seen, so an evaluation on other splits can say how many items leaked.
+    _training_pairs(shards_dir, manifest).write_parquet(best / "training_pairs.parquet")
+
+
+def _training_pairs(shards_dir: Path, manifest: dict) -> pl.DataFrame:
+    files = [shards_dir / f for f in manifest["splits"]["train"]["files"]]
+    return pl.read_parquet(files, columns=["pair_ids"]).select(pl.col("pair_ids").explode().alias("pair_id"))
+
+
+def _loss_check(history: pl.DataFrame) -> dg.AssetCheckResult:
+    """Every logged loss finite, and both a training and a validation loss logged: an empty log fails."""
+    losses = pl.concat([
+        history.select(pl.lit("train").alias("kind"), pl.col("train_loss").alias("loss")).drop_nulls("loss"),
+        history.select(pl.lit("validation").alias("kind"), pl.col("val_loss").alias("loss")).drop_nulls("loss"),
+    ])
+    return check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
+        Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4}),
+        Expect("distinct_equal", "kind", {"values": ["train", "validation"]})])
 
 
 # ---------------------------------------------------------------------------------------------- eval_report
@@ -281,16 +329,40 @@ class EvalConfig(dg.Config):
                                                                       "costs about as much per step for 24 prompts as for 8")
     force: bool = Field(default=False, description="evaluate even when the checkpoint, data, this config and the "
                                                    "evaluation code are those of the saved report")
+    allow_stale_checkpoint: bool = Field(default=False, description="evaluate a checkpoint that was not trained on the "
+                                                                    "published shards and splits, with a warning heading "
+                                                                    "the report, instead of refusing")
 
 
-def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Path, lineage: dict, training: dict) -> bool:
-    """Score base and fine-tuned models, write the tables and the report files; True when exact-match items exist."""
+def _eval_rows(splits: pl.DataFrame) -> pl.DataFrame:
+    """The held-out originals the report's generations are scored on."""
+    return splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
+
+
+def _stale_checkpoint(ckpt: Path, lineage: dict, manifest: dict, splits: pl.DataFrame) -> str | None:
+    """Why the checkpoint does not belong to the published shards and splits, or None when it does."""
+    from instr_assets.core.evaluate import evaluation
+
+    published = {"shards_version": manifest["version"], "stratified_splits": frame_version(splits),
+                 "tokenized_shards": manifest.get("data_version")}
+    mismatches = evaluation.checkpoint_mismatches(evaluation.trained_on(lineage), published)
+    if not mismatches:
+        return None
+    eval_ids = _eval_rows(splits)["pair_id"]
+    trained = ckpt / "training_pairs.parquet"
+    seen = evaluation.eval_items_seen_in_training(eval_ids, pl.read_parquet(trained)["pair_id"]) if trained.exists() else None
+    return evaluation.stale_checkpoint_message(mismatches, seen, eval_ids.n_unique())
+
+
+def _run_evaluation(context, config: EvalConfig, shards_dir: Path, manifest: dict, splits: pl.DataFrame, ckpt: Path,
+                    lineage: dict, training: dict, warning: str | None) -> dict:
+    """Score base and fine-tuned models; the tables and the report text, nothing written yet."""
     from instr_assets.core.evaluate import evaluation
     from instr_assets.core.models import modeling
+    from instr_assets.core.train.finetune import load_split_sequences
     from instr_assets.core.train.train import pick_device
 
     seq_len = manifest["identity"]["seq_len"]
-    splits = store.read_table("stratified_splits")
     labels = splits.select("pair_id", "domain", "task_type", "difficulty")
     device = pick_device("auto")
     base, tok = modeling.load_base_model(lineage["base_model"], seed=lineage["base_seed"])
@@ -299,7 +371,7 @@ def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Pa
 
     per_sample = []
     for split in ("validation", "test"):
-        seqs = _sequences(store, manifest, split)
+        seqs = load_split_sequences(shards_dir, split)
         for name, m in models.items():
             t0 = time.perf_counter()
             df = evaluation.per_sample_nll(m, seqs, seq_len, tok.pad_token_id, device, config.batch_size)
@@ -307,34 +379,52 @@ def _run_evaluation(context, config: EvalConfig, store, manifest: dict, ckpt: Pa
             context.log.info(f"{name} on {split}: {df.height} samples in {time.perf_counter() - t0:.1f}s")
     metrics = evaluation.summarize_losses(pl.concat(per_sample), labels)
 
-    eval_rows = splits.filter(pl.col("split").is_in(["validation", "test"]) & ~pl.col("is_augmented"))
     gen_cfg = evaluation.GenerationEval(
         config.max_exact_match_items, config.exact_match_max_new_tokens, config.max_chrf_items, config.chrf_max_new_tokens,
         config.sample_generations, config.sample_max_new_tokens, config.generation_batch_size)
-    exact, open_generations, samples = evaluation.evaluate_generations(models, tok, eval_rows, device, gen_cfg, context.log.info)
+    exact, open_generations, samples = evaluation.evaluate_generations(models, tok, _eval_rows(splits), device, gen_cfg, context.log.info)
     chrf_scores = evaluation.chrf_table(open_generations)
+    report = evaluation.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"],
+                                      loss_curve=LOSS_CURVE, warning=warning)
+    return {"eval_report": metrics, "eval_exact_match": exact, "eval_open_ended": open_generations, "report": report}
 
-    curve_path = store.path("reports", "loss_curve.png")  # drawn by finetuned_checkpoint from the same history
-    report = evaluation.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"], loss_curve=curve_path.name)
-    store.path("reports", "eval_report.md").write_text(report, encoding="utf-8")
-    store.path("reports", "eval_report.html").write_text(
-        evaluation.render_html(report, f"Evaluation report: {lineage['base_model']}", {curve_path.name: str(curve_path)}),
-        encoding="utf-8")
-    store.write_table("eval_report", metrics)
-    if not exact.is_empty():
-        store.write_table("eval_exact_match", exact)
-    store.write_table("eval_open_ended", open_generations)
-    return not exact.is_empty()
+
+def _write_evaluation(stage, outputs: dict, title: str, loss_curve: Path, request: dict) -> None:
+    """The report files (with the loss curve beside them), its tables and the request it answers, into a stage."""
+    from instr_assets.core.evaluate import evaluation
+
+    shutil.copyfile(loss_curve, stage.folder / LOSS_CURVE)
+    (stage.folder / REPORT_MD).write_text(outputs["report"], encoding="utf-8")
+    (stage.folder / REPORT_HTML).write_text(
+        evaluation.render_html(outputs["report"], title, {LOSS_CURVE: str(loss_curve)}), encoding="utf-8")
+    for table in ("eval_report", "eval_exact_match", "eval_open_ended"):
+        stage.write_table(table, outputs[table])
+    (stage.folder / REQUEST).write_text(json.dumps(request, indent=2))
+
+
+def _eval_checks(metrics: pl.DataFrame, head: dict) -> list[dg.AssetCheckResult]:
+    """metrics_finite needs an overall loss for both models on both held-out splits: an empty table fails."""
+    keyed = metrics.select(pl.concat_str("model", "split", separator="/").alias("model_split"), "loss", "perplexity")
+    return [
+        check_result("metrics_finite", keyed.with_columns(pl.col("loss", "perplexity").fill_nan(None)), [
+            Expect("not_null", "loss"), Expect("not_null", "perplexity"), Expect("between", "loss", {"min": 0.0, "max": 1e4}),
+            Expect("distinct_equal", "model_split", {"values": [f"{m}/{s}" for m in ("base", "finetuned")
+                                                                for s in ("validation", "test")]})]),
+        dg.AssetCheckResult(
+            check_name="finetuned_beats_base", severity=dg.AssetCheckSeverity.WARN,
+            passed=bool(head.get("validation_loss_finetuned", math.inf) < head.get("validation_loss_base", -math.inf)),
+            metadata={k: v for k, v in head.items() if k.startswith("validation_loss")}),
+    ]
 
 
 @dg.asset(
-    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"}, pool=POOL,
+    deps=[finetuned_checkpoint], group_name="model", kinds={"pytorch", "markdown", "html"},
     code_version=stage_code_version("eval_report"),
     description="Base against fine-tuned: validation/test loss and perplexity overall and per stratum, exact match "
                 "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
-                "Markdown and HTML report.",
+                "Markdown and HTML report. Refuses a checkpoint not trained on the published shards and splits.",
     check_specs=[
-        _spec("eval_report", "metrics_finite", "every reported loss and perplexity is finite"),
+        _spec("eval_report", "metrics_finite", "both models have a finite loss and perplexity on validation and test"),
         _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
     ],
 )
@@ -342,52 +432,60 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
     from instr_assets.core.evaluate import evaluation
 
     store = data_store.store()
-    manifest = _current_manifest(store)
-    ckpt = store.root / "checkpoints" / "finetuned"
+    shards, manifest = _shards(context, store)
+    splits_version = _upstream(context, store, "stratified_splits")
+    splits = splits_version.read_table("stratified_splits")
+    checkpoint = _upstream(context, store, "finetuned_checkpoint")
+    ckpt = checkpoint.folder / "model"
     lineage = json.loads((ckpt / "lineage.json").read_text())
+    stale = _stale_checkpoint(ckpt, lineage, manifest, splits)
+    if stale and not config.allow_stale_checkpoint:
+        raise dg.Failure(description=f"eval_report: {stale}. Materialize tokenized_shards and finetuned_checkpoint "
+                                     "again, or set allow_stale_checkpoint: true to evaluate it with this warning "
+                                     "heading the report")
+    if stale:
+        context.log.warning(f"evaluating a stale checkpoint (allow_stale_checkpoint): {stale}")
     training = json.loads((ckpt / "training_result.json").read_text()) | json.loads((ckpt / "training_config.json").read_text())
     request_id = _request_id(weights=files_version(list(ckpt.glob("*.safetensors"))), shards=manifest.get("data_version"),
-                             splits=manifest["identity"]["data_version"], base=[lineage["base_model"], lineage["base_seed"]],
-                             config=config.model_dump(exclude={"force"}), code=stage_code_version("eval_report"))
-    marker = store.path("reports", "eval_report.request.json")
-    report_path, html_path = store.path("reports", "eval_report.md"), store.path("reports", "eval_report.html")
-    outputs = [store.table_path("eval_report"), store.table_path("eval_open_ended"), report_path, html_path]
-    reused = not config.force and _saved_request_id(marker) == request_id and all(p.exists() for p in outputs)
+                             splits=frame_version(splits), base=[lineage["base_model"], lineage["base_seed"]],
+                             config=config.model_dump(exclude={"force"}), code=stage_code_version("eval_report"),
+                             warning=stale)
+    live = store.published("eval_report")
+    reused = not config.force and live is not None and _saved_request_id(live.folder / REQUEST) == request_id
     if reused:
         context.log.info("checkpoint, data, config and evaluation code unchanged since the saved report: reusing it "
                          "(config force=true evaluates again)")
-        has_exact = json.loads(marker.read_text())["has_exact"]
+        evaluated = {t: live.read_table(t) for t in ("eval_report", "eval_exact_match", "eval_open_ended")}
+        evaluated["report"] = (live.folder / REPORT_MD).read_text(encoding="utf-8")
     else:
-        has_exact = _run_evaluation(context, config, store, manifest, ckpt, lineage, training)
-        store.write_json("reports/eval_report.request.json", {"request_id": request_id, "has_exact": has_exact})
-    metrics = store.read_table("eval_report")
-    path = store.table_path("eval_report")
-    exact = store.read_table("eval_exact_match") if has_exact else pl.DataFrame()
-    open_generations = store.read_table("eval_open_ended")
-    chrf_scores = evaluation.chrf_table(open_generations)
-    curve_path = store.path("reports", "loss_curve.png")
-    images = {curve_path.name: str(curve_path)}  # the Markdown file refers to the PNG beside it
-    report = report_path.read_text(encoding="utf-8")
+        evaluated = _run_evaluation(context, config, shards.folder, manifest, splits, ckpt, lineage, training, stale)
+    metrics, exact, open_generations = evaluated["eval_report"], evaluated["eval_exact_match"], evaluated["eval_open_ended"]
     head = evaluation.headline(metrics)
-    em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()} if not exact.is_empty() else {}
+    checks = _eval_checks(metrics, head)
+    upstream = (checkpoint, shards, splits_version)
+    if reused:
+        yield from _stop_unless_checks_pass(live, checks)
+        published = _reused(context, store, live, *upstream)
+    else:
+        with store.publishing("eval_report") as live:
+            # Checked before anything is written: a failed evaluation never replaces the last good report.
+            yield from _stop_unless_checks_pass(live, checks)
+            _write_evaluation(live, evaluated, f"Evaluation report: {lineage['base_model']}",
+                              checkpoint.folder / LOSS_CURVE, {"request_id": request_id})
+        published = _published(context, live, *upstream)
+    chrf_scores = evaluation.chrf_table(open_generations)
+    images = {LOSS_CURVE: str(live.folder / LOSS_CURVE)}  # the Markdown file refers to the PNG beside it
+    em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()}
     chrf_md = {f"chrf_{r['model']}": round(r["chrf"], 2) for r in chrf_scores.filter(pl.col("split") == "all").iter_rows(named=True)}
-    checks = [
-        check_result("metrics_finite", metrics.select("loss", "perplexity").fill_nan(None), [
-            Expect("not_null", "loss"), Expect("not_null", "perplexity"), Expect("between", "loss", {"min": 0.0, "max": 1e4})]),
-        dg.AssetCheckResult(
-            check_name="finetuned_beats_base", severity=dg.AssetCheckSeverity.WARN,
-            passed=bool(head.get("validation_loss_finetuned", math.inf) < head.get("validation_loss_base", -math.inf)),
-            metadata={k: v for k, v in head.items() if k.startswith("validation_loss")}),
-    ]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(metrics, exact, open_generations)),
-        metadata={"report": dg.MetadataValue.md(evaluation.inline_images(report, images)),
-                  "report_path": dg.MetadataValue.path(str(report_path)),
-                  "report_html_path": dg.MetadataValue.path(str(html_path)),
-                  "loss_curve_path": dg.MetadataValue.path(str(curve_path)),
+        metadata=published | {"report": dg.MetadataValue.md(evaluation.inline_images(evaluated["report"], images)),
+                  "report_path": dg.MetadataValue.path(str(live.folder / REPORT_MD)),
+                  "report_html_path": dg.MetadataValue.path(str(live.folder / REPORT_HTML)),
+                  "loss_curve_path": dg.MetadataValue.path(str(live.folder / LOSS_CURVE)),
                   "duckdb": dg.MetadataValue.path(str(store.duckdb_path)),
-                  "reused_unchanged": reused,
+                  "reused_unchanged": reused, "stale_checkpoint": stale or "",
                   **{k: round(v, 4) for k, v in head.items()}, **em, **chrf_md, "chrf_items": open_generations["pair_id"].n_unique(),
-                  **table_metadata(metrics, path, n=8)},
+                  **table_metadata(metrics, live.table_path("eval_report"), n=8)},
         check_results=checks,
     )

@@ -203,6 +203,38 @@ def chrf_table(generations: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"model": pl.Utf8, "split": pl.Utf8, "n": pl.Int64, "chrf": pl.Float64})
 
 
+# ------------------------------------------------------------------------------------- checkpoint and data tie
+# What a checkpoint's lineage records about its data, and the name each piece goes by in a message.
+_LINEAGE_FIELDS = {"shards_version": "tokenized shard version", "stratified_splits": "stratified_splits data version",
+                   "tokenized_shards": "tokenized_shards data version"}
+
+
+def trained_on(lineage: dict) -> dict:
+    """The data versions a checkpoint was trained on, from its lineage.json, keyed as in _LINEAGE_FIELDS."""
+    upstream = lineage.get("upstream_data_versions", {})
+    return {"shards_version": lineage.get("shards_version"), "stratified_splits": upstream.get("stratified_splits"),
+            "tokenized_shards": upstream.get("tokenized_shards")}
+
+
+def checkpoint_mismatches(trained: dict, published: dict) -> list[str]:
+    """One line per data version that differs between what the checkpoint was trained on and what is published
+    now (both keyed as in _LINEAGE_FIELDS); empty when the checkpoint belongs to the published data."""
+    return [f"{label}: trained on {trained.get(key)}, published {published[key]}"
+            for key, label in _LINEAGE_FIELDS.items() if trained.get(key) != published[key]]
+
+
+def eval_items_seen_in_training(eval_pair_ids: pl.Series, training_pair_ids: pl.Series) -> int:
+    """How many evaluation items the checkpoint was trained on (pair ids hash the content, so they survive a re-split)."""
+    return int(eval_pair_ids.unique().is_in(training_pair_ids.implode()).sum())
+
+
+def stale_checkpoint_message(mismatches: list[str], seen: int | None, n_eval: int) -> str:
+    """Why a checkpoint does not belong to the published data, and what that does to the evaluation."""
+    leaked = ("how many evaluation items it trained on is unknown (its training_pairs.parquet is missing)"
+              if seen is None else f"{seen} of the {n_eval} evaluation items were in its training split")
+    return f"the checkpoint was not trained on the published data ({'; '.join(mismatches)}); {leaked}"
+
+
 # ------------------------------------------------------------------------------------------------ loss curve
 def plot_loss_curve(history: pl.DataFrame, path) -> Path:
     """Training loss per step and validation loss where it was measured, as a small PNG."""
@@ -240,11 +272,14 @@ def headline(metrics: pl.DataFrame) -> dict:
 
 
 def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, chrf_scores: pl.DataFrame, samples: pl.DataFrame,
-                  training: dict, base_model: str, loss_curve: str | None = None) -> str:
-    """The report as Markdown; loss_curve is the image reference to show (resolved by inline_images)."""
+                  training: dict, base_model: str, loss_curve: str | None = None, warning: str | None = None) -> str:
+    """The report as Markdown; loss_curve is the image reference to show (resolved by inline_images); a warning
+    (a stale checkpoint evaluated on purpose) heads the report."""
     overall = metrics.filter(pl.col("facet") == "overall").pivot(on="model", index="split", values=["loss", "perplexity"])
-    lines = [
-        "# Evaluation report", "",
+    lines = ["# Evaluation report", ""]
+    if warning:
+        lines += ["## WARNING: stale checkpoint", "", f"**{warning}**", ""]
+    lines += [
         f"Base model: **{base_model}**; fine-tuned for {training['max_steps']} steps, best validation loss at step "
         f"{training['best_step']} ({training['best_val_loss']:.4f} on the training-time validation subset).", "",
         "## Loss and perplexity (response tokens only)", "", markdown_table(overall, 160, 4), "",
@@ -292,7 +327,8 @@ def inline_images(markdown_text: str, images: dict[str, str]) -> str:
 
 
 def _inline(text: str) -> str:
-    return _BOLD.sub(r"<strong>\1</strong>", html.escape(text))
+    # Entities in the Markdown (markdown_table escapes the data's markup) stand for their characters, escaped once.
+    return _BOLD.sub(r"<strong>\1</strong>", html.escape(html.unescape(text)))
 
 
 def _html_table(rows: list[str]) -> str:

@@ -1,20 +1,26 @@
 """Readers for every supported source format. Each raw record is kept verbatim with its provenance.
 
-A record that does not parse becomes a row with `parse_error` set; it is never dropped, and one bad line
-never stops the rest of the file.
+A record that does not parse becomes a row with `parse_error` set; it is never dropped, and one bad record
+never stops the rest of the file. json_reader.py and table_reader.py find the records; this module makes them
+raw rows. A file whose layout leaves its records unclear (a wrapped document with several lists, a repeated CSV
+header, a declared encoding its byte-order mark contradicts) raises SourceConfigError naming source, field and file.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from . import source_config as sc
+from .json_reader import DocumentShapeError, JsonRecordReader, RawRecord
+from .table_reader import TableShapeError, csv_records, parquet_records
+from .text_decoding import DecodedText, decode
 from .verifiable_tasks import generate_verifiable_tasks
+
+DEFAULT_MAX_DEPTH = 64  # for entries without the field (the bundled seed set)
 
 RAW_SCHEMA = {
     "raw_id": pl.Utf8,
@@ -53,144 +59,69 @@ def _row(entry, file: str, locator: str, line: int | None, record: str | None, e
     }
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+def _decoded(entry, path: Path, display: str) -> DecodedText:
+    where = f"source {entry.name!r}: field 'encoding': {display}"
+    return decode(path.read_bytes(), getattr(entry, "encoding", None), where)
 
 
-def iter_json_records(data: bytes):
-    """Yield (locator, line, verbatim_text, obj_or_None, error_or_None) from a JSON array or a JSONL file."""
+def _json_records(entry, path: Path, display: str, default_records_key: str | None = None) -> Iterator[RawRecord]:
+    """The file's JSON records. A layout that leaves the records unclear is a config error naming source and file."""
+    reader = JsonRecordReader(_decoded(entry, path, display), getattr(entry, "max_depth", DEFAULT_MAX_DEPTH))
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-            # A JSON array is not line-based: parse it with the bad bytes escaped, reject only their records.
-            yield from _flag_bad_bytes(_iter_json_array(data.decode("utf-8", "surrogateescape")))
-            return
-        # Fall back to line-by-line so only the bad lines are rejected.
-        yield from _iter_jsonl_bytes(data)
-        return
-    stripped = text.lstrip("\ufeff \t\r\n")
-    wrapped = _wrapped_document(stripped) if stripped.startswith("{") else None
-    if stripped.startswith("["):
-        yield from _iter_json_array(text)
-    elif wrapped is not None:
-        key, items = wrapped
-        for i, item in enumerate(items):
-            yield f"{key}[{i}]", None, json.dumps(item, ensure_ascii=False), item, None
-    else:
-        yield from _iter_jsonl_bytes(data)
-
-
-def _flag_bad_bytes(records):
-    for locator, line, text, obj, err in records:
-        if any("\udc80" <= ch <= "\udcff" for ch in text):
-            bad = text.encode("utf-8", "surrogateescape")
-            yield locator, line, bad.decode("utf-8", "replace"), None, err or "invalid UTF-8 in this record"
-        else:
-            yield locator, line, text, obj, err
-
-
-def _wrapped_document(text: str) -> tuple[str, list] | None:
-    """(key, items) of a whole-file JSON object such as {"data": [...]}; None for JSONL.
-
-    A multi-line file that parses as one object is a document; JSONL with several records fails to parse
-    as one document ("Extra data"), and a one-line JSONL file is read as JSONL.
-    """
-    if "\n" not in text.strip():
-        return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    return next(((k, v) for k, v in obj.items() if isinstance(v, list)), None)
-
-
-def _iter_json_array(text: str):
-    dec = json.JSONDecoder()
-    pos = text.index("[") + 1
-    i = 0
-    n = len(text)
-    while True:
-        while pos < n and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= n:
-            yield f"[{i}:]", _line_of(text, pos), "", None, "unterminated JSON array (missing ']')"
-            return
-        if text[pos] == "]":
-            return
-        try:
-            obj, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            # Cannot resynchronise inside an array: the rest of the file is one rejected record.
-            yield f"[{i}:]", _line_of(text, pos), text[pos:pos + 2000], None, f"JSON parse error: {e.msg} at line {e.lineno} column {e.colno}"
-            return
-        yield f"[{i}]", _line_of(text, pos), text[pos:end], obj, None
-        pos = end
-        i += 1
-
-
-def _iter_jsonl_bytes(data: bytes):
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8").strip().lstrip("\ufeff")
-        except UnicodeDecodeError as e:
-            yield f"line {lineno}", lineno, raw.decode("utf-8", "replace"), None, f"invalid UTF-8 at byte {e.start}"
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield f"line {lineno}", lineno, line, None, f"JSON parse error: {e.msg} at column {e.colno}"
-            continue
-        yield f"line {lineno}", lineno, line, obj, None
+        yield from reader.records(getattr(entry, "records_key", None) or default_records_key)
+    except DocumentShapeError as e:
+        raise sc.SourceConfigError(f"source {entry.name!r}: field 'records_key': {display}: {e}") from None
 
 
 def _object_records(entry, path: Path, display: str) -> list[dict]:
     rows = []
-    for locator, line, text, obj, err in iter_json_records(path.read_bytes()):
-        if err is None and not isinstance(obj, dict):
-            err = f"record is a JSON {type(obj).__name__}, expected an object"
-        rows.append(_row(entry, display, locator, line, text, err))
+    for rec in _json_records(entry, path, display):
+        error = rec.error
+        if error is None and not isinstance(rec.value, dict):
+            error = f"record is a JSON {type(rec.value).__name__}, expected an object"
+        rows.append(_row(entry, display, rec.locator, rec.line, rec.text, error))
     return rows
 
 
 def _squad_records(entry, path: Path, display: str) -> list[dict]:
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
-        articles = doc["data"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        return [_row(entry, display, "file", None, "", f"not a SQuAD-style file: {type(e).__name__}: {e}")]
     rows = []
     # One raw record per question, carrying its paragraph context, so that 1 raw record -> at most 1 pair.
-    for i, art in enumerate(articles):
+    for article in _json_records(entry, path, display, default_records_key="data"):
+        art, where = article.value, article.locator
+        if article.error is not None:
+            rows.append(_row(entry, display, where, article.line, article.text, article.error))
+            continue
         paragraphs = art.get("paragraphs") if isinstance(art, dict) else None
         if not isinstance(paragraphs, list):
-            rows.append(_row(entry, display, f"data[{i}]", None, json.dumps(art, ensure_ascii=False), "article has no 'paragraphs' list"))
+            rows.append(_row(entry, display, where, article.line, article.text, "article has no 'paragraphs' list"))
             continue
         for j, para in enumerate(paragraphs):
             qas = para.get("qas") if isinstance(para, dict) else None
             if not isinstance(qas, list):
-                rows.append(_row(entry, display, f"data[{i}].paragraphs[{j}]", None, json.dumps(para, ensure_ascii=False), "paragraph has no 'qas' list"))
+                rows.append(_row(entry, display, f"{where}.paragraphs[{j}]", article.line,
+                                 json.dumps(para, ensure_ascii=False), "paragraph has no 'qas' list"))
                 continue
             for k, qa in enumerate(qas):
                 rec = {"title": art.get("title"), "context": para.get("context"), "qa": qa}
-                rows.append(_row(entry, display, f"data[{i}].paragraphs[{j}].qas[{k}]", None, json.dumps(rec, ensure_ascii=False), None))
+                rows.append(_row(entry, display, f"{where}.paragraphs[{j}].qas[{k}]", article.line,
+                                 json.dumps(rec, ensure_ascii=False), None))
     return rows
 
 
 def _self_instruct_records(entry, path: Path, display: str) -> list[dict]:
     rows = []
-    for locator, line, text, obj, err in iter_json_records(path.read_bytes()):
-        if err is not None or not isinstance(obj, dict) or not isinstance(obj.get("instances"), list) or not obj["instances"]:
-            rows.append(_row(entry, display, locator, line, text, err or "self-instruct task without an 'instances' list"))
+    for task in _json_records(entry, path, display):
+        obj = task.value
+        if task.error is not None or not isinstance(obj, dict) or not isinstance(obj.get("instances"), list) \
+                or not obj["instances"]:
+            rows.append(_row(entry, display, task.locator, task.line, task.text,
+                             task.error or "self-instruct task without an 'instances' list"))
             continue
         # One raw record per instance, keeping the task's own text verbatim beside it.
         for k, inst in enumerate(obj["instances"]):
             rec = {k2: v for k2, v in obj.items() if k2 != "instances"} | {"instance": inst}
-            rows.append(_row(entry, display, f"{locator} instances[{k}]", line, json.dumps(rec, ensure_ascii=False), None))
+            rows.append(_row(entry, display, f"{task.locator} instances[{k}]", task.line,
+                             json.dumps(rec, ensure_ascii=False), None))
     return rows
 
 
@@ -198,23 +129,17 @@ def _tabular_records(entry, path: Path, display: str) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl"):
         return _object_records(entry, path, display)
-    rows = []
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            return [_row(entry, display, "file", None, "", f"invalid UTF-8 at byte {e.start}")]
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for i, rec in enumerate(reader):
-            err = "row has more fields than the header" if None in rec else None
-            rec = {k: v for k, v in rec.items() if k is not None}
-            rows.append(_row(entry, display, f"row {i + 1}", reader.line_num, json.dumps(rec, ensure_ascii=False), err))
-        return rows
-    if suffix == ".parquet":
-        for i, rec in enumerate(pl.read_parquet(path).iter_rows(named=True)):
-            rows.append(_row(entry, display, f"row {i}", None, json.dumps(rec, ensure_ascii=False, default=str), None))
-        return rows
-    raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': unsupported file type {suffix!r} (use .json, .jsonl, .csv or .parquet)")
+            records = list(csv_records(_decoded(entry, path, display), "\t" if suffix == ".tsv" else None))
+        except TableShapeError as e:
+            raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': {display}: {e}") from None
+    elif suffix == ".parquet":
+        records = parquet_records(path)
+    else:
+        raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': unsupported file type {suffix!r} "
+                                   "(use .json, .jsonl, .csv, .tsv or .parquet)")
+    return [_row(entry, display, r.locator, r.line, r.text, r.error) for r in records]
 
 
 def _generated_records(entry) -> list[dict]:
@@ -235,10 +160,9 @@ def read_source(entry, base_dir: Path) -> pl.DataFrame:
             path = sc.PACKAGE_DATA / "seed_pairs.jsonl"
             display = "builtin:seed_pairs.jsonl"
         else:
-            path = sc.resolve_path(base_dir, entry.path)
+            # Resolved through symlinks and refused unless a regular file inside the allowed roots.
+            path = sc.source_path(entry, base_dir)
             display = str(path)
-        if not path.exists():
-            raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': file {path} does not exist")
         readers = {
             "squad": _squad_records,
             "self_instruct": _self_instruct_records,

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from . import source_config as sc
-from .raw_sources import RAW_SCHEMA, read_source
+from .raw_sources import RAW_SCHEMA, _row as raw_row, read_source
 from ..storage import new_file, sweep_stale_temps
 from .unify import unify
 from ..versioning import file_sha, frame_version, json_digest
@@ -28,12 +28,27 @@ from ..versioning import file_sha, frame_version, json_digest
 
 # ------------------------------------------------------------------------------------------ file snapshots
 def source_file(entry, base_dir: Path) -> Path | None:
-    """The file a source entry reads; None for generated sources."""
+    """The file a source entry reads; None for generated sources. A path that cannot be resolved (a symlink
+    loop) is returned as written: reading it reports why."""
     if entry.format == "builtin_generated":
         return None
     if entry.format == "builtin_seed":
         return (sc.PACKAGE_DATA / "seed_pairs.jsonl").resolve()
-    return sc.resolve_path(base_dir, entry.path)
+    try:
+        return sc.resolve_path(base_dir, entry.path)
+    except (RuntimeError, OSError):
+        return Path(base_dir) / entry.path
+
+
+def _regular_file_sha(path: Path, known: dict[str, str] | None = None) -> str | None:
+    """The content hash of a readable regular file; None for anything else (absent, a folder, a FIFO, which
+    would block a read, or unreadable): reading the source reports which."""
+    try:
+        if not path.is_file():
+            return None
+        return (known or {}).get(str(path)) or file_sha(path)
+    except OSError:
+        return None
 
 
 def watched_files(sources_file: str | Path) -> list[Path]:
@@ -59,11 +74,14 @@ def snapshot(paths: list[Path], previous: dict | None = None) -> dict[str, dict]
         except FileNotFoundError:
             out[key] = {"missing": True}
             continue
+        except OSError as e:  # a symlink loop, a folder without permission: watched, unreadable
+            out[key] = {"unreadable": e.strerror or str(e)}
+            continue
         old = previous.get(key) or {}
         if old.get("mtime_ns") == st.st_mtime_ns and old.get("size") == st.st_size and old.get("sha"):
             out[key] = old
         else:
-            out[key] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha": file_sha(p)}
+            out[key] = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "sha": _regular_file_sha(p)}
     return out
 
 
@@ -79,6 +97,32 @@ def changed_files(old: dict[str, dict], new: dict[str, dict]) -> dict[str, list[
         "changed": sorted(p for p in new if p in old and new[p].get("sha") != old[p].get("sha")),
         "removed": sorted(p for p in old if p not in new),
     }
+
+
+# ------------------------------------------------------------------------------------------ unreadable sources
+class SourceReadError(RuntimeError):
+    """A source set to `on_error: stop` could not be read; the message names the source, its file and why."""
+
+
+def _display_file(entry, base_dir: Path) -> str:
+    path = source_file(entry, base_dir)
+    return str(path) if path is not None else f"builtin:{entry.format}"
+
+
+def unreadable_reason(entry, base_dir: Path, error: Exception) -> str:
+    """What stopped a source, naming the source, its file and the error."""
+    # A refused or missing path already says "source 'x': field 'path': <file> why"; a reader error does not.
+    if isinstance(error, sc.SourceConfigError):
+        return str(error)
+    file = _display_file(entry, base_dir)
+    return f"source {entry.name!r}: file {file} could not be read: {type(error).__name__}: {error}"
+
+
+def unreadable_source(entry, base_dir: Path, reason: str) -> pl.DataFrame:
+    """The one raw row that stands for a source that could not be read, with the reason as its parse_error;
+    unify rejects it as 'source_unreadable', so the source is accounted for."""
+    row = raw_row(entry, _display_file(entry, base_dir), sc.UNREADABLE_SOURCE_LOCATOR, None, "", reason)
+    return pl.DataFrame([row], schema=RAW_SCHEMA)
 
 
 # ------------------------------------------------------------------------------------------ per-source cache
@@ -133,16 +177,19 @@ class SourceCache:
     # ----------------------------------------------------------------------------------- raw_sources
     def raw_key(self, entry, base_dir: Path, code_version: str, file_shas: dict[str, str] | None = None) -> str:
         path = source_file(entry, base_dir)
-        sha = None
-        if path is not None and path.exists():
-            sha = (file_shas or {}).get(str(path)) or file_sha(path)
+        sha = _regular_file_sha(path, file_shas) if path is not None else None
         # The path is part of the key because raw rows record it (and their raw_id hashes it).
         return json_digest({"options": entry.model_dump(mode="json"), "file": str(path) if path else None, "sha": sha,
                             "code": code_version}, 20)
 
     def read_sources(self, entries, base_dir: Path, code_version: str,
                      file_shas: dict[str, str] | None = None) -> tuple[pl.DataFrame, list[SourceBuild]]:
-        """All raw records, in entry order, reading only sources whose key is not cached."""
+        """All raw records, in entry order, reading only sources whose key is not cached.
+
+        A source that cannot be read at all (missing, a folder, refused, a corrupt file, a reader error) becomes
+        one rejected-source row and the others are read as usual; with `on_error: stop` it raises
+        SourceReadError instead.
+        """
         frames, builds, keep = [], [], {}
         for entry in entries:
             key = self.raw_key(entry, base_dir, code_version, file_shas)
@@ -150,10 +197,19 @@ class SourceCache:
             if cached is not None:
                 df, reused = cached[0], True
             else:
-                df, reused = read_source(entry, base_dir), False
-                # Cache only what the key describes: a file that changed while it was read is read again next time.
-                if self.raw_key(entry, base_dir, code_version) == key:
-                    self._store("raw", entry.name, key, {"raw": df})
+                reused = False
+                try:
+                    df = read_source(entry, base_dir)
+                except Exception as e:  # noqa: BLE001 - whatever stops one source must not stop the others
+                    reason = unreadable_reason(entry, base_dir, e)
+                    if getattr(entry, "on_error", "reject") == "stop":
+                        raise SourceReadError(reason) from e
+                    df = unreadable_source(entry, base_dir, reason)
+                else:
+                    # Cache only what the key describes: a file that changed while it was read is read again
+                    # next time. An unreadable source is not cached: it is tried again on every build.
+                    if self.raw_key(entry, base_dir, code_version) == key:
+                        self._store("raw", entry.name, key, {"raw": df})
             frames.append(df)
             builds.append(SourceBuild(entry.name, key, reused, df.height))
             keep[entry.name] = key

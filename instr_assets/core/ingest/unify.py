@@ -6,6 +6,7 @@ import json
 import polars as pl
 
 from .raw_sources import sha
+from .source_config import UNREADABLE_SOURCE_LOCATOR
 from ..storage import run_sql
 from ..text import compose_user, detect_lang, render_plain
 
@@ -104,8 +105,18 @@ def _from_turns(turns: list[dict]) -> dict:
     if turns[-1]["role"] != "assistant":
         raise Reject("no_final_response", "conversation ends with a user turn and no response")
     messages = ([{"role": "system", "content": system}] if system else []) + turns
-    return {"messages": messages, "system": system, "instruction": turns[0]["content"], "input": "",
-            "response": turns[-1]["content"]}
+    # `messages` is the conversation; the flat fields must say the same thing: the response answers the last
+    # user turn, so that turn is the instruction and the turns before it are its input (the context it needs).
+    return {"messages": messages, "system": system, "instruction": turns[-2]["content"],
+            "input": render_transcript(turns[:-2]), "response": turns[-1]["content"]}
+
+
+TRANSCRIPT_LABELS = {"user": "User", "assistant": "Assistant"}
+
+
+def render_transcript(turns: list[dict]) -> str:
+    """Earlier turns of a conversation as plain text, one labelled turn per paragraph ('' for none)."""
+    return "\n\n".join(f"{TRANSCRIPT_LABELS[t['role']]}: {t['content']}" for t in turns)
 
 
 def _turns(items, role_key: str, content_key: str, where: str) -> list[dict]:
@@ -234,10 +245,12 @@ def _check_encodable(out: dict) -> None:
 def convert_raw(raw: pl.DataFrame, options_by_source: dict[str, dict]) -> pl.DataFrame:
     """One row per raw record: the converted pair, or ok=False with a reason."""
     rows = []
-    for rec in raw.select("raw_id", "source", "format", "record", "parse_error").iter_rows(named=True):
+    for rec in raw.select("raw_id", "source", "format", "locator", "record", "parse_error").iter_rows(named=True):
         row = dict.fromkeys(CONVERTED_SCHEMA)
         row["raw_id"] = rec["raw_id"]
         try:
+            if rec["locator"] == UNREADABLE_SOURCE_LOCATOR:
+                raise Reject("source_unreadable", rec["parse_error"] or "the source could not be read")
             if rec["parse_error"] is not None:
                 raise Reject("parse_error", rec["parse_error"])
             out = convert_record(rec["format"], json.loads(rec["record"]), options_by_source.get(rec["source"], {}))

@@ -243,6 +243,20 @@ def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRul
     return pl.DataFrame(sequences, schema=SEQ_SCHEMA), pl.DataFrame(accounting, schema=SAMPLE_SCHEMA)
 
 
+def splits_without_sequences(samples: pl.DataFrame, splits: tuple[str, ...]) -> list[str]:
+    """One line per split in `splits` that packed no sample, saying what became of its samples.
+
+    samples: the per-sample accounting of tokenize_and_pack over all splits. Training and evaluation need every
+    split, so a shard version with an empty one must not be published."""
+    problems = []
+    for split in splits:
+        part = samples.filter(pl.col("split") == split)
+        if not part["status"].is_in(["packed", "truncated"]).any():
+            by_status = ", ".join(f"{s} {n}" for s, n in part.group_by("status").len().sort("status").iter_rows())
+            problems.append(f"{split}: no sample packed ({by_status})" if part.height else f"{split}: no samples")
+    return problems
+
+
 def collate(rows: list[dict], seq_len: int, pad_id: int, dtype=None):
     """Batch packed rows into tensors with a block-diagonal causal mask (additive, [B, 1, L, L]).
 
