@@ -9,26 +9,23 @@ import hashlib
 import json
 import random
 import re
+import zlib
 from pathlib import Path
 
 import quality_defects as qd
+import quality_pii as qpii
 import quality_texts as qt
 
 MT_BENCH = "fastchat/mt_bench_question.jsonl"
 _VALUE_NUMBER = re.compile(r"(?<![\d.])\d+(?!\.\s|\d)")  # a number, not a list marker such as "1. "
-NAMED = {"en": [["Paris", "London", "Tokyo", "Berlin", "Rome", "Madrid", "Sydney", "Toronto", "Chicago", "Boston"],
-                ["France", "Germany", "Japan", "Italy", "Spain", "Canada", "Brazil", "India", "Mexico", "Australia",
-                 "Egypt"],
-                ["Shakespeare", "Einstein", "Newton", "Lincoln", "Darwin", "Picasso", "Mozart", "Beethoven"]],
-         "zh": [["北京", "上海", "广州", "深圳", "杭州", "成都", "西安", "南京", "武汉"],
-                ["中国", "美国", "日本", "英国", "法国", "德国", "印度", "巴西", "俄罗斯"],
-                ["李白", "杜甫", "苏轼", "鲁迅", "孔子", "白居易"]]}
 
-# How many of each plant per language.
-COUNTS = {"exact": 10, "near_char": 30, "near_sentence": 15, "short_prompt_typo": 30, "prefix": 20, "branch": 20,
-          "same_prompt": 25, "numbers": 25, "named": 20, "mojibake": 30, "refusal": 25, "pure_disclaimer": 15,
-          "disclaimer_answer": 15, "truncated_long": 20, "truncated_short": 20, "repeated": 20, "slot": 4,
-          "third_language": 20, "special_token": 20, "pii": 6, "decoy": 6, "contaminated": 20}
+# How many of each plant per language and seed: three seeds pooled give every class 48 (fewer where the
+# data runs out, and where a class is counted per pair or per kind: see the report's n column).
+PER_SEED = 16
+COUNTS = {k: PER_SEED for k in ("exact", "near_char", "near_sentence", "short_prompt_typo", "prefix", "branch",
+                                "same_prompt", "numbers", "named", "mojibake", "refusal", "pure_disclaimer",
+                                "disclaimer_answer", "truncated_long", "truncated_short", "repeated", "slot",
+                                "third_language", "special_token", "pii", "decoy", "contaminated")}
 CMRC_SLICE = 1800  # of cmrc2018's 4.2k reading-comprehension pairs, so that they stay under half of the zh rows
 _LATIN = re.compile(r"[A-Za-z]")
 
@@ -49,16 +46,23 @@ def _has_code(row: dict) -> bool:
 class Planter:
     """Draws donor rows (never one twice) and records the planted rows with their truth."""
 
-    def __init__(self, rows: list[dict], seed: int):
+    def __init__(self, rows: list[dict], seed: int, names: dict[str, dict[str, str]]):
         from instr_assets.core.text import compose_user, detect_lang, render_plain
         self.compose, self._lang, self._render = compose_user, detect_lang, render_plain
         self.r = random.Random(seed)
+        self.names = names  # {lang: {name: kind}} harvested from the real data, for hard negatives
         self.made = 0  # rows made so far: a conversation and its prefix are both made before either is planted
         self.pool = {"en": [], "zh": []}
         self.real_slot = []
+        # Real multi-turn conversations and rows holding a chat-token string (the t0 completions end in one)
+        # stay in the base as they are: a plant rebuilds a row from its first prompt and last answer, and a
+        # token string would give a planted row a second defect.
+        self.base_only = []
         for row in rows:
             if row["source"] == "v1" and "{{" in row["response"] + row["instruction"]:
                 self.real_slot.append(row)  # a real unfilled slot: scored, never a donor
+            elif row["n_turns"] > 1 or "<|" in row["instruction"] + row["input"] + row["response"]:
+                self.base_only.append(row)
             else:
                 self.pool[script_lang(row)].append(row)
         for lang in self.pool:
@@ -89,7 +93,9 @@ class Planter:
             instr = base["instruction"] if instruction is None else instruction
             inp = base["input"] if input is None else input
             resp = base["response"] if response is None else response
-            messages = [{"role": "user", "content": self.compose(instr, inp)}, {"role": "assistant", "content": resp}]
+            system = [{"role": "system", "content": base["system"]}] if base.get("system") else []
+            messages = system + [{"role": "user", "content": self.compose(instr, inp)},
+                                 {"role": "assistant", "content": resp}]
         else:
             instr, inp, resp = messages[0]["content"], "", messages[-1]["content"]
             row["format"] = "sharegpt"
@@ -188,11 +194,11 @@ def plant_hard_negatives(p: Planter, lang: str) -> None:
         p.pair(orig, p.make(orig, response=other["response"]), "hard_neg/same_prompt_other_answer", lang, "keep_pair")
     # Numbers that are the template's values: in a short prompt (not a year deep in a long passage), and not
     # list markers.
+    def short_prompt(x) -> bool:
+        return len(x["instruction"]) + len(x["input"]) <= 300 and x["task_hint"] != "extractive_qa"
+
     def short_prompt_numbers(x) -> set[str]:
-        prompt = x["instruction"] + "\n" + x["input"]
-        if len(prompt) > 300 or x["task_hint"] == "extractive_qa":
-            return set()
-        return set(_VALUE_NUMBER.findall(prompt))
+        return set(_VALUE_NUMBER.findall(x["instruction"] + "\n" + x["input"])) if short_prompt(x) else set()
 
     for _ in range(COUNTS["numbers"]):
         orig = p.donor(lang, lambda x: bool(short_prompt_numbers(x)), hold_out=False)
@@ -205,23 +211,27 @@ def plant_hard_negatives(p: Planter, lang: str) -> None:
         change = {f: _VALUE_NUMBER.sub(lambda m: mapping.get(m.group(), m.group()), orig[f])
                   for f in ("instruction", "input", "response")}
         p.pair(orig, p.make(orig, **change), "hard_neg/template_other_numbers", lang, "keep_pair")
+    # A named value of the prompt (a person, place or body named in the real data) swapped for another of the
+    # same kind throughout the pair.
+    names = sorted(p.names[lang], key=len, reverse=True)
+    any_name = re.compile("|".join(map(re.escape, names)) if zh else rf"\b(?:{'|'.join(map(re.escape, names))})\b")
+    by_kind = {}
+    for n in names:
+        by_kind.setdefault(p.names[lang][n], []).append(n)
     for _ in range(COUNTS["named"]):
-        def has_name(x):
-            return any(_name_in(n, x["instruction"], zh) for group in NAMED[lang] for n in group)
-        orig = p.donor(lang, has_name, hold_out=False)
+        orig = p.donor(lang, lambda x: short_prompt(x) and any_name.search(x["instruction"] + "\n" + x["input"])
+                       is not None, hold_out=False)
         if orig is None:
             break
-        group = next(g for g in NAMED[lang] if any(_name_in(n, orig["instruction"], zh) for n in g))
-        old = next(n for n in group if _name_in(n, orig["instruction"], zh))
+        old = any_name.search(orig["instruction"] + "\n" + orig["input"]).group()
         text = orig["instruction"] + orig["input"] + orig["response"]
-        new = r.choice([n for n in group if n not in text])
+        others = [n for n in by_kind[p.names[lang][old]] if n not in text and old not in n]
+        if not others:
+            continue
+        new = r.choice(others)
         pat = re.compile(re.escape(old) if zh else rf"\b{re.escape(old)}\b")
         change = {f: pat.sub(new, orig[f]) for f in ("instruction", "input", "response")}
-        p.pair(orig, p.make(orig, **change), "hard_neg/template_other_names", lang, "keep_pair")
-
-
-def _name_in(name: str, text: str, zh: bool) -> bool:
-    return name in text if zh else re.search(rf"\b{re.escape(name)}\b", text) is not None
+        p.pair(orig, p.make(orig, **change), "hard_neg/template_other_names", lang, "keep_pair", swap=f"{old}->{new}")
 
 
 def _turns(row: dict, compose) -> list[dict]:
@@ -261,27 +271,36 @@ def plant_junk(p: Planter, lang: str) -> None:
     r, zh = p.r, lang == "zh"
     plain = lambda x: x["task_hint"] != "extractive_qa" and not _has_code(x)  # noqa: E731
     kinds = (["utf8_as_cp1252", "utf8_as_latin1", "utf8_as_gbk", "kun_jin_kao", "replacement_chars"] if zh
-             else ["utf8_as_cp1252", "utf8_as_latin1", "replacement_chars"])
-    for i in range(COUNTS["mojibake"]):
-        kind = kinds[i % len(kinds)]
-        d = p.donor(lang, lambda x: plain(x) and (zh or any(not c.isascii() for c in x["response"]) or i % 2))
-        fields = ("response",) if i % 2 else ("instruction", "input", "response")
-        change = {f: qd.mojibake(d[f], kind, r) for f in fields}
-        p.plant(p.make(d, **change), f"junk/mojibake_{kind}", lang, "remove_or_repair",
-                clean={f: d[f] for f in ("instruction", "input", "response")})
-    for i in range(COUNTS["refusal"]):
+             else ["utf8_as_cp1252", "utf8_as_latin1", "replacement_chars"])  # GBK misreads are a CJK story
+    for kind in kinds:
+        for i in range(COUNTS["mojibake"]):
+            # Damage to every field or to the answer alone; over a field's whole text or a span of it. A donor
+            # whose text the codec would leave as it is (pure ASCII without quotes or dashes) is passed over.
+            fields = ("response",) if i % 2 else ("instruction", "input", "response")
+            while True:
+                d = p.donor(lang, plain)
+                if d is None:
+                    break
+                done = {f: qd.mojibake(d[f], kind, r) for f in fields if d[f]}
+                if any(bad != clean for bad, clean in done.values()):
+                    break
+            if d is None:
+                break
+            clean = {f: d[f] for f in ("instruction", "input", "response")} | {f: c for f, (_, c) in done.items()}
+            p.plant(p.make(d, **{f: bad for f, (bad, _) in done.items()}), f"junk/mojibake_{kind}", lang,
+                    "remove_or_repair", clean=clean)
+    for _ in range(COUNTS["refusal"]):
         d = p.donor(lang, plain)
-        p.plant(p.make(d, response=qt.REFUSALS[lang][i % len(qt.REFUSALS[lang])]), "junk/refusal", lang, "remove")
-    for i in range(COUNTS["pure_disclaimer"]):
+        p.plant(p.make(d, response=qt.refusal(lang, r)), "junk/refusal", lang, "remove")
+    for _ in range(COUNTS["pure_disclaimer"]):
         d = p.donor(lang, plain)
-        p.plant(p.make(d, response=qt.DISCLAIMERS[lang][i % len(qt.DISCLAIMERS[lang])]), "junk/pure_disclaimer",
-                lang, "remove")
-    for i in range(COUNTS["disclaimer_answer"]):
+        p.plant(p.make(d, response=qt.pure_disclaimer(lang, r)), "junk/pure_disclaimer", lang, "remove")
+    for _ in range(COUNTS["disclaimer_answer"]):
         d = p.donor(lang, lambda x: plain(x) and len(x["response"]) > 80)
-        lead = qt.DISCLAIMER_LEADS[lang][i % len(qt.DISCLAIMER_LEADS[lang])]
-        p.plant(p.make(d, response=lead + d["response"]), "keep/disclaimer_then_answer", lang, "keep")
-    for name, (lo, hi), (min_len, max_len) in (("truncated_long", (0.4, 0.85), (300, 10**6)),
-                                               ("truncated_short", (0.5, 0.8), (40 if zh else 60, 200))):
+        p.plant(p.make(d, response=qt.disclaimer_lead(lang, r) + d["response"]), "keep/disclaimer_then_answer",
+                lang, "keep")
+    for name, (lo, hi), (min_len, max_len) in (("truncated_long", (0.3, 0.9), (300, 10**6)),
+                                               ("truncated_short", (0.4, 0.85), (40 if zh else 60, 200))):
         for _ in range(COUNTS[name]):
             while True:
                 d = p.donor(lang, lambda x: plain(x) and min_len <= len(x["response"]) <= max_len)
@@ -290,19 +309,20 @@ def plant_junk(p: Planter, lang: str) -> None:
                     break
             if d is None:
                 break
-            p.plant(p.make(d, response=cut), f"junk/{name}", lang, "remove")
+            p.plant(p.make(d, response=cut[0]), f"junk/{name}", lang, "remove", cut=cut[1])
     for i in range(COUNTS["repeated"]):
         d = p.donor(lang, lambda x: plain(x) and len(x["response"]) > 40)
         p.plant(p.make(d, response=d["response"] + ["\n\n", "\n", " " if not zh else ""][i % 3] + d["response"]),
                 "junk/answer_repeated_twice", lang, "remove")
-    for shape, sentence in qt.SLOTS[lang]:
-        for _ in range(COUNTS["slot"]):
+    for _ in range(COUNTS["slot"]):
+        while True:
             d = p.donor(lang, lambda x: plain(x) and len(x["response"]) > 40)
-            parts = qd.sentences(d["response"])
-            k = r.randrange(0, len(parts) + 1) if "\n" not in sentence else len(parts)
-            resp = qd.join_sentences(parts[:k] + [sentence] + parts[k:], zh) if "\n" not in sentence \
-                else d["response"] + "\n\n" + sentence
-            p.plant(p.make(d, response=resp), "junk/unfilled_slot", lang, "remove", shape=shape)
+            slotted = d and qt.with_slot(d["response"], lang, r)
+            if d is None or slotted:
+                break
+        if d is None:
+            break
+        p.plant(p.make(d, response=slotted[0]), "junk/unfilled_slot", lang, "remove", shape=slotted[1])
     for i in range(COUNTS["third_language"]):
         d = p.donor(lang, lambda x: plain(x) and not re.search(r"(?i)translat|翻译|french|spanish|german", x["instruction"]))
         code, text = qt.THIRD_LANGUAGE[i % len(qt.THIRD_LANGUAGE)]
@@ -331,24 +351,28 @@ def plant_pii(p: Planter, lang: str) -> None:
     def where(d: dict, field: str) -> str:
         return "input" if d["task_hint"] == "extractive_qa" else field
 
-    for kind in qd.PII_KINDS:
+    for kind in qpii.PII_KINDS:
         for i in range(COUNTS["pii"]):
             d = p.donor(lang, ok)
-            value = qd.pii_value(kind, lang, r)
-            sentence = r.choice(qt.PII_CARRIERS[lang][kind]).format(v=value)
+            if kind == "kv_secret":
+                snippet, value = qpii.kv_secret_snippet(r)
+            else:
+                snippet = value = qpii.pii_value(kind, lang, r)
+            sentence = r.choice(qt.PII_CARRIERS[lang][kind]).format(v=snippet)
             change = {where(d, "instruction"): _insert(d[where(d, "instruction")], sentence, zh, r)}
-            if kind in qd.SECRET_KINDS and i % 3 == 0 and d["task_hint"] != "extractive_qa":
+            if kind in qpii.SECRET_KINDS and i % 3 == 0 and d["task_hint"] != "extractive_qa":
                 # the answer quotes the secret back: every occurrence must go
                 change["response"] = (f"The value `{value}` looks valid, so the problem is elsewhere. " if not zh
                                       else f"你提供的{value}格式没有问题。") + d["response"]
             elif i % 2:  # or the answer carries it instead of the request
                 change = {where(d, "response"): _insert(d[where(d, "response")], sentence, zh, r)}
             p.plant(p.make(d, **change), f"pii/{kind}", lang, "redact", value=value)
-    for kind in qd.DECOY_KINDS:
+    for kind in qpii.DECOY_KINDS:
         for _ in range(COUNTS["decoy"]):
             d = p.donor(lang, ok)
-            value = qd.decoy_value(kind, r)
-            sentence = qt.DECOY_CARRIERS[lang][kind].format(v=value)
+            value = qpii.decoy_value(kind, r)
+            carriers = qt.DECOY_CARRIERS[lang][kind]  # one picked by the value: the seeded draws stay as they are
+            sentence = carriers[zlib.crc32(value.encode()) % len(carriers)].format(v=value)
             field = where(d, r.choice(["instruction", "response"]))
             p.plant(p.make(d, **{field: _insert(d[field], sentence, zh, r)}), f"pii_decoy/{kind}", lang, "intact",
                     value=value)

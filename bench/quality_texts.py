@@ -4,78 +4,181 @@ the sentences that carry PII and its look-alikes, and unsafe requests with their
 All of it was written for this bench from what real instruction data looks like, never taken from the
 cleaner's word lists (which this bench must not read).
 """
+from __future__ import annotations
+
+import random
+import re
 
 # --------------------------------------------------------------------------------------------- junk answers
-REFUSALS = {
-    "en": ["Unfortunately, that isn't something I'm able to help with.",
-           "I'd rather not write that. Is there something else you'd like to work on?",
-           "That request is outside what I can assist with, sorry.",
-           "I must decline to produce this content.",
-           "Sorry, but I won't be doing that one.",
-           "This isn't a task I can complete for you. You may want to ask a qualified professional instead.",
-           "I'm not in a position to provide that.",
-           "My guidelines don't allow me to respond to this request.",
-           "I'm afraid I have to pass on this one.",
-           "Regrettably, I am unable to fulfil this request.",
-           "I won't be able to assist with that, but I'm happy to help with anything else.",
-           "That's not something I can do. Let me know if there's another way I can help.",
-           "No, I can't help you with this.",
-           "I'm going to have to say no to this request."],
-    "zh": ["这个请求我没办法帮忙。",
-           "很遗憾，我不便提供这方面的内容。",
-           "恕我不能照办。",
-           "这超出了我能协助的范围，请谅解。",
-           "不好意思，这件事我帮不上忙。",
-           "我无法满足你的这个要求，如有其他问题欢迎继续提问。",
-           "根据相关规定，我不能回复这个问题。",
-           "这个我做不到，建议你咨询相关专业人士。",
-           "抱歉，这类内容我不会提供。",
-           "我只能拒绝这个请求。",
-           "请原谅，我没有办法完成这个任务。",
-           "此类问题我不予回答。",
-           "这个问题我就不回答了。",
-           "实在抱歉，我不能为你写这个。"],
-}
-DISCLAIMERS = {
-    "en": ["As an AI, I don't have personal opinions or feelings about this.",
-           "I'm just a language model, so I can't browse the internet or access real-time information.",
-           "As an AI assistant, I do not have the ability to experience things the way humans do.",
-           "Being an artificial intelligence, I have no personal preferences.",
-           "I am an AI developed to assist with questions, and I don't have access to that kind of information."],
-    "zh": ["作为一个AI助手，我没有个人观点和情感。",
-           "我只是一个语言模型，无法上网或获取实时信息。",
-           "作为人工智能，我没有办法像人类一样亲身体验。",
-           "我是一个AI，没有自己的喜好。",
-           "作为一个人工智能语言模型，我无法获取这类信息。"],
-}
-# A disclaimer that goes on to answer in full: the answer is what trains, so the pair must stay.
-DISCLAIMER_LEADS = {
-    "en": ["As an AI language model, I don't have personal experiences, but here is what I can tell you.\n\n",
-           "I'm an AI and can't give professional advice, but here's a helpful overview:\n\n",
-           "As an AI, I don't have opinions of my own. That said, here is an answer based on common knowledge.\n\n",
-           "While I can't browse the web, I can answer from what I know. "],
-    "zh": ["作为一个AI语言模型，我没有亲身经历，不过可以为你介绍一下：\n\n",
-           "我是人工智能，不能提供专业建议，但以下信息或许有帮助：\n\n",
-           "作为AI，我没有个人观点。不过根据常识，回答如下：\n\n",
-           "虽然我无法上网查询，但可以根据已有知识回答。"],
-}
-# An unfilled slot, in the shapes real templates leave behind, inside a sentence that reads naturally.
-SLOTS = {
-    "en": [("{{name}}", "Feel free to reach out to {{name}} if you need more details."),
-           ("{name}", "Thanks again, {name}, for the question."),
-           ("<NAME>", "Written by <NAME> for the weekly newsletter."),
-           ("$VAR", "Your order will be delivered to $CUSTOMER_ADDRESS by $DELIVERY_DATE."),
-           ("[Your Name]", "Best regards,\n[Your Name]"),
-           ("XXX", "For more information, call XXX or visit our store on XXX Street."),
-           ("[Company Name]", "At [Company Name], we value every customer.")],
-    "zh": [("{{name}}", "如有疑问，请联系{{name}}。"),
-           ("{name}", "感谢{name}的提问，希望以上内容对你有帮助。"),
-           ("<NAME>", "本文作者：<NAME>。"),
-           ("$VAR", "订单将于$DELIVERY_DATE发往$ADDRESS。"),
-           ("某某", "我是某某公司的客服某某，很高兴为您服务。"),
-           ("XXX", "详情请拨打XXX或关注公众号XXX咨询。"),
-           ("[您的姓名]", "此致\n敬礼\n[您的姓名]")],
-}
+# Refusals, disclaimers and slots are put together from parts at random (opener, core, reason, follow-up;
+# contractions, curly or straight apostrophes, case), so that each planted one is a phrasing of its own.
+def _pick(r: random.Random, options: list[str], empty: float = 0.0) -> str:
+    return "" if r.random() < empty else r.choice(options)
+
+
+def _typeset_en(text: str, r: random.Random) -> str:
+    """Apostrophes curly in about a third of texts (as phone keyboards and word processors write them), and
+    now and then a lower-case start or no final full stop, as people type."""
+    if r.random() < 0.3:
+        text = text.replace("'", "\u2019")
+    if r.random() < 0.1:
+        text = text[0].lower() + text[1:]
+    if r.random() < 0.1 and text.endswith("."):
+        text = text[:-1]
+    return text
+
+
+_EN_SORRY = ["I'm sorry, but", "Sorry, but", "I apologize, but", "Apologies, but", "Unfortunately,", "I'm afraid",
+             "Regrettably,", "I'm really sorry, but", "Thanks for asking, but", "I understand why you're asking, but"]
+_EN_AI = ["As an AI language model,", "As an AI assistant,", "As an AI,", "As a language model,",
+          "Being an AI developed to be helpful and safe,", "As an artificial intelligence,"]
+_EN_CANNOT = ["I can't", "I cannot", "I can not", "I'm not able to", "I am unable to", "I won't", "I will not",
+              "I'm not allowed to", "I must decline to", "I don't think I should", "I'd rather not"]
+_EN_ACT = ["help with that", "assist with this request", "provide that information", "write that",
+           "create content like this", "answer that question", "generate this kind of material", "share those details",
+           "comply with this request", "fulfil that request", "support this", "help you with what you're asking for"]
+_EN_REASON = [" as it goes against my guidelines", " because it could cause harm", " since it violates the content policy",
+              " due to ethical concerns", " as it could be used to hurt someone", " because it involves personal data",
+              " given the potential for misuse", " as it may be illegal"]
+_EN_FOLLOW = ["Is there anything else I can help you with?", "I'd be happy to help with something else.",
+              "You may want to consult a qualified professional.", "Let me know if you have another question.",
+              "Perhaps I can help with a related topic instead?", "Feel free to ask me something else.",
+              "If you're struggling, please reach out to someone you trust."]
+_ZH_SORRY = ["抱歉", "很抱歉", "对不起", "非常抱歉", "不好意思", "十分抱歉", "实在抱歉", "请原谅"]
+_ZH_AI = ["作为一个AI语言模型", "作为人工智能助手", "作为一个人工智能", "我只是一个AI", "作为AI", "作为一个语言模型",
+          "作为一名AI助手"]
+_ZH_CANNOT = ["我无法", "我不能", "我没办法", "恕我无法", "我不会", "我不便", "我拒绝", "我没有办法", "我不可以"]
+_ZH_ACT = ["回答这个问题", "回答这类问题", "提供相关信息", "提供此类内容", "提供这方面的内容", "满足你的要求", "满足这个请求",
+           "协助完成这个请求", "处理这个请求", "生成此类内容", "帮你写这类内容", "回复这个话题"]
+_ZH_REASON = ["因为这违反了我的使用准则", "因为这可能涉及违法行为", "出于安全和伦理的考虑", "这不符合相关法律法规",
+              "因为涉及他人隐私", "由于平台政策限制", "因为这可能造成伤害"]
+_ZH_FOLLOW = ["如果您有其他问题，欢迎随时提问。", "建议您咨询相关专业人士。", "我可以帮您做些别的吗？", "请换个问题试试。",
+              "希望您能理解。", "还有什么我可以帮您的吗？", "如有其他需要，请告诉我。"]
+
+
+def refusal(lang: str, r: random.Random) -> str:
+    """A refusal in one of several manners: apologetic, policy-citing, "as an AI", deflecting, or terse."""
+    if lang == "zh":
+        comma = r.choice(["，", "，", ","])
+        core = f"{r.choice(_ZH_CANNOT)}{r.choice(_ZH_ACT)}"
+        style = r.randrange(5)
+        if style == 0:
+            text = f"{r.choice(_ZH_SORRY)}{comma}{core}。"
+        elif style == 1:
+            text = f"{core}{comma}{r.choice(_ZH_REASON)}。"
+        elif style == 2:
+            text = f"{r.choice(_ZH_AI)}{comma}{core}{_pick(r, [comma + x for x in _ZH_REASON], 0.5)}。"
+        elif style == 3:
+            text = f"{_pick(r, [x + comma for x in _ZH_SORRY], 0.5)}{core}。{r.choice(_ZH_FOLLOW)}"
+        else:
+            text = r.choice(["这个我帮不了你。", "恕难从命。", "这个问题我不回答。", "不行，这个不能做。", "无可奉告。"])
+        return text + _pick(r, _ZH_FOLLOW, 0.7) if style in (0, 1, 2) else text
+    core = f"{r.choice(_EN_CANNOT)} {r.choice(_EN_ACT)}"
+    style = r.randrange(5)
+    if style == 0:
+        text = f"{r.choice(_EN_SORRY)} {core}."
+    elif style == 1:
+        text = r.choice([f"{core}{r.choice(_EN_REASON)}.", f"This request goes against the policies I follow, so {core}."])
+    elif style == 2:
+        text = f"{r.choice(_EN_AI)} {core}{_pick(r, _EN_REASON, 0.5)}."
+    elif style == 3:
+        text = f"{_pick(r, [x + ' ' for x in _EN_SORRY], 0.5)}{core}. {r.choice(_EN_FOLLOW)}"
+    else:
+        text = r.choice(["I can't help with that.", "No, I won't do that.", "That's not something I can do.",
+                         "I'm going to pass on this one.", "Not something I can assist with, sorry."])
+    if style in (0, 1, 2) and r.random() < 0.3:
+        text += " " + r.choice(_EN_FOLLOW)
+    return _typeset_en(text, r)
+
+
+_EN_LACK = ["I don't have", "I do not have", "I lack", "I don't possess"]
+_EN_LACKED = ["personal opinions or feelings", "personal experiences", "the ability to browse the internet",
+              "access to real-time information", "personal preferences", "physical senses", "emotions like humans do",
+              "access to your account or personal data"]
+_ZH_LACK = ["我没有", "我不具备", "我并没有"]
+_ZH_LACKED = ["个人观点和情感", "亲身经历", "上网的能力", "获取实时信息的能力", "个人喜好", "身体和感官", "访问你个人数据的权限"]
+
+
+def pure_disclaimer(lang: str, r: random.Random) -> str:
+    """An "as an AI" statement that stops there: nothing of an answer follows."""
+    if lang == "zh":
+        text = f"{r.choice(_ZH_AI)}，{r.choice(_ZH_LACK)}{r.choice(_ZH_LACKED)}"
+        return text + r.choice(["。", "，所以无法回答这个问题。", "，因此不能给出评价。", "，没办法告诉你。"])
+    text = f"{r.choice(_EN_AI)} {r.choice(_EN_LACK)} {r.choice(_EN_LACKED)}"
+    text += r.choice([".", ", so I can't answer that.", ", so I'm unable to say.", ", so I can't give you an opinion."])
+    return _typeset_en(text, r)
+
+
+_EN_TURNS = ["here is what I can tell you", "here is an overview", "I can share some general information",
+             "here are some points to consider"]
+
+
+def disclaimer_lead(lang: str, r: random.Random) -> str:
+    """A disclaimer that goes on to answer: it ends with a turn to the answer written after it."""
+    if lang == "zh":
+        return (f"{r.choice(_ZH_AI)}，{r.choice(_ZH_LACK)}{r.choice(_ZH_LACKED)}，"
+                f"{r.choice(['不过', '但是', '但'])}{r.choice(['可以为你介绍一下', '以下信息或许有帮助', '可以根据已有知识回答'])}"
+                + r.choice(["：", "。", "：\n\n"]))
+    text = (f"{r.choice(_EN_AI)} {r.choice(_EN_LACK)} {r.choice(_EN_LACKED)}, "
+            f"{r.choice(['but', 'however', 'that said,'])} {r.choice(_EN_TURNS)}")
+    return _typeset_en(text + r.choice([":\n\n", ".\n\n", ". "]), r)
+
+
+# Slot names by what the slot stands for: whom a letter is to or from, or a value in the text.
+_SLOT_PEOPLE = ["name", "first name", "customer name", "recipient", "your name", "manager name", "client"]
+_SLOT_VALUES = {"number": ["price", "order id", "amount", "year", "quantity", "phone number"],
+                "word": ["company name", "city", "product name", "brand", "location", "name"]}
+_ZH_SLOT_PEOPLE = ["姓名", "收件人", "客户姓名", "联系人"]
+_ZH_SLOT_VALUES = {"number": ["金额", "日期", "订单号", "数量", "年份"], "word": ["公司名称", "城市", "产品名称"]}
+
+
+def slot(lang: str, name: str, zh_name: str, r: random.Random) -> tuple[str, str]:
+    """(shape, slot): an unfilled template slot named `name` (`zh_name` in Chinese) in one of the syntaxes
+    templates leave behind."""
+    snake, upper = name.replace(" ", "_"), name.replace(" ", "_").upper()
+    title, camel = name.title(), name.split()[0] + "".join(w.title() for w in name.split()[1:])
+    shapes = {"{{x}}": f"{{{{{r.choice([snake, camel])}}}}}", "{{ x }}": f"{{{{ {snake} }}}}",
+              "{x}": f"{{{r.choice([snake, camel])}}}", "<X>": f"<{r.choice([upper, title])}>",
+              "[X]": f"[{r.choice([title, 'Your ' + title, 'Insert ' + title, upper])}]", "$X": f"${upper}",
+              "${X}": f"${{{upper}}}", "%(x)s": f"%({snake})s", "XXX": r.choice(["XXX", "XXXX", "xxx"]),
+              "<<x>>": f"<<{snake}>>"}
+    if lang == "zh":
+        shapes = {"{{x}}": f"{{{{{snake}}}}}", "{x}": f"{{{r.choice([snake, zh_name])}}}", "<X>": f"<{upper}>",
+                  "[X]": f"[{r.choice(['您的', '你的', ''])}{zh_name}]", "【X】": f"【{zh_name}】", "$X": f"${upper}",
+                  "${X}": f"${{{snake}}}", "XXX": r.choice(["XXX", "XX", "xxx"]), "（填写X）": f"（此处填写{zh_name}）"}
+    shape = r.choice(sorted(shapes))
+    return shape, shapes[shape]
+
+
+_EN_VALUE = re.compile(r"(?<=[^.!?\n] )(?P<word>[A-Z][a-z]{2,})\b|\b(?P<number>\d{2,})\b")
+_ZH_VALUE = re.compile(r"(?P<number>\d{2,})|(?P<word>[\u4e00-\u9fff]{2})(?=先生|女士|老师|公司)")
+
+
+def with_slot(resp: str, lang: str, r: random.Random) -> tuple[str, str] | None:
+    """(response, shape): a real answer with an unfilled slot: a named value or number of it replaced by a slot
+    (the filling step failed), or a greeting or sign-off line around it holding one. None if the answer has
+    no value to replace and the draw asked for one."""
+    zh = lang == "zh"
+    how = r.randrange(3)
+    if how == 0:
+        values = list((_ZH_VALUE if zh else _EN_VALUE).finditer(resp))
+        if not values:
+            return None
+        m = r.choice(values)
+        kind = "number" if m.group("number") else "word"
+        shape, s = slot(lang, r.choice(_SLOT_VALUES[kind]), r.choice(_ZH_SLOT_VALUES[kind]), r)
+        return resp[:m.start()] + s + resp[m.end():], shape
+    shape, s = slot(lang, r.choice(_SLOT_PEOPLE), r.choice(_ZH_SLOT_PEOPLE), r)
+    if how == 1:
+        lead = r.choice([f"尊敬的{s}：\n", f"{s}您好！", f"亲爱的{s}，\n"] if zh else
+                        [f"Dear {s},\n\n", f"Hi {s}! ", f"Hello {s},\n"])
+        return lead + resp, shape
+    tail = r.choice([f"\n\n此致\n敬礼\n{s}", f"\n\n如有疑问，请联系{s}。", f"详情请咨询{s}。"] if zh else
+                    [f"\n\nBest regards,\n{s}", f"\n\nSincerely,\n{s}", f"\n\nFor questions, contact {s}.",
+                     f" Ask {s} for details."])
+    return resp + tail, shape
+
+
 # Answers in a third language (neither English nor Chinese), written for this bench.
 THIRD_LANGUAGE = [
     ("fr", "Bien sûr ! Voici quelques idées : commencez par définir clairement votre objectif, puis divisez le "
@@ -101,61 +204,70 @@ THIRD_LANGUAGE = [
 
 # --------------------------------------------------------------------------------------------- PII carriers
 PII_CARRIERS = {
-    "en": {"email": ["If anything is unclear, email me at {v}.", "Send the draft to {v} before Friday."],
-           "phone_plus": ["You can call me on {v} after 6pm.", "My number abroad is {v}."],
-           "phone_no_plus": ["Call me at {v} if you have questions.", "Our office line is {v}."],
-           "cn_id": ["My ID number is {v}, please fill it into the form."],
-           "card": ["I paid with card {v} but the charge appeared twice.", "Charge it to {v}, expiry 09/27."],
-           "ipv4": ["My home server at {v} keeps timing out.", "The logs show repeated logins from {v}."],
-           "ipv6": ["The VPS address {v} refuses SSH connections.", "Ping {v} and tell me the latency."],
-           "cred_url": ["Our app connects with {v} and it works locally."],
-           "api_key": ["Here is my key, {v}, why does the request fail?", "I set the key to {v} in the client."],
-           "bearer": ["I run curl -H \"Authorization: Bearer {v}\" https://api.shop.io/v1/orders and get a 403."],
-           "jwt": ["The login response gave me this token: {v}"],
-           "kv_secret": ["My .env has:\nDB_HOST=db.internal\nDB_PASSWORD={v}\nIt still cannot connect.",
-                         "export SECRET_KEY={v}"],
-           "address": ["Please ship it to {v}.", "I live at {v} and need a plumber."]},
-    "zh": {"email": ["有问题可以发邮件到{v}。", "请把简历发送至{v}，我们会尽快回复。"],
-           "phone_plus": ["我的手机号是{v}，有事随时联系。", "请拨打{v}与我联系。"],
-           "phone_no_plus": ["我的电话{v}，晚上六点后都在。", "联系人：王先生，电话：{v}。"],
-           "cn_id": ["我的身份证号是{v}，帮我核对一下格式。", "身份证号码：{v}。"],
-           "card": ["我用卡号为{v}的银行卡付款，被扣了两次钱。", "银行卡号：{v}，开户行：招商银行。"],
-           "ipv4": ["我家服务器的公网IP是{v}，外面连不上。", "日志里一直有来自{v}的登录请求。"],
-           "ipv6": ["服务器地址是{v}，无法访问。", "我的IPv6地址（{v}）为什么ping不通？"],
-           "cred_url": ["数据库连接串是{v}，本地可以连上。"],
-           "api_key": ["我的密钥是{v}，为什么调用失败？", "代码里写了key = {v}，请帮我看看。"],
-           "bearer": ["我用 curl -H \"Authorization: Bearer {v}\" 请求接口，返回401。"],
-           "jwt": ["登录接口返回的token是{v}，怎么解析？"],
-           "kv_secret": ["配置文件里写着：\nDB_USER=app\nDB_PASSWORD={v}\n为什么还是连不上？", "export API_SECRET={v}"],
-           "address": ["我的收货地址是{v}，请尽快发货。", "公司地址：{v}。"]},
+    "en": {"email": ["If anything is unclear, email me at {v}.", "Send the draft to {v} before Friday.",
+                     "You can reach our HR team at {v}", "(contact: {v})", "Reply-To: {v}"],
+           "phone_plus": ["You can call me on {v} after 6pm.", "My number abroad is {v}.", "WhatsApp: {v}",
+                          "Reach the front desk at {v} any time."],
+           "phone_no_plus": ["Call me at {v} if you have questions.", "Our office line is {v}.", "Tel: {v}",
+                             "text me on {v} when you arrive"],
+           "cn_id": ["My ID number is {v}, please fill it into the form.", "ID card no. {v}"],
+           "card": ["I paid with card {v} but the charge appeared twice.", "Charge it to {v}, expiry 09/27.",
+                    "card number: {v} exp 11/26 cvv 381"],
+           "ipv4": ["My home server at {v} keeps timing out.", "The logs show repeated logins from {v}.",
+                    "ssh root@{v} says connection refused"],
+           "ipv6": ["The VPS address {v} refuses SSH connections.", "Ping {v} and tell me the latency.",
+                    "My AAAA record points to {v}."],
+           "cred_url": ["Our app connects with {v} and it works locally.", "DATABASE_URL is {v}",
+                        "I ran `psql {v}` and it hangs."],
+           "api_key": ["Here is my key, {v}, why does the request fail?", "I set the key to {v} in the client.",
+                       "client = Client(api_key=\"{v}\")", "my token is {v} btw"],
+           "bearer": ["I run curl -H \"Authorization: Bearer {v}\" https://api.shop.io/v1/orders and get a 403.",
+                      "Header sent: Authorization: Bearer {v}", "headers = {{'Authorization': 'Bearer {v}'}}"],
+           "jwt": ["The login response gave me this token: {v}", "Cookie: session={v}", "token={v}"],
+           "kv_secret": ["My config has:\n{v}\nIt still cannot connect.", "{v}", "Here's my setup:\n\n{v}\n\nWhat's wrong?"],
+           "address": ["Please ship it to {v}.", "I live at {v} and need a plumber.", "Return address: {v}",
+                       "The venue is {v}, see you there!"]},
+    "zh": {"email": ["有问题可以发邮件到{v}。", "请把简历发送至{v}，我们会尽快回复。", "邮箱：{v}", "联系方式（{v}）"],
+           "phone_plus": ["我的手机号是{v}，有事随时联系。", "请拨打{v}与我联系。", "电话/微信：{v}"],
+           "phone_no_plus": ["我的电话{v}，晚上六点后都在。", "联系人：王先生，电话：{v}。", "手机{v}（同微信）", "有事打我电话{v}"],
+           "cn_id": ["我的身份证号是{v}，帮我核对一下格式。", "身份证号码：{v}。", "证件号{v}"],
+           "card": ["我用卡号为{v}的银行卡付款，被扣了两次钱。", "银行卡号：{v}，开户行：招商银行。", "请汇款到{v}"],
+           "ipv4": ["我家服务器的公网IP是{v}，外面连不上。", "日志里一直有来自{v}的登录请求。", "ssh连{v}一直超时"],
+           "ipv6": ["服务器地址是{v}，无法访问。", "我的IPv6地址（{v}）为什么ping不通？", "AAAA记录：{v}。"],
+           "cred_url": ["数据库连接串是{v}，本地可以连上。", "配置里写的是{v}，为什么报错？"],
+           "api_key": ["我的密钥是{v}，为什么调用失败？", "代码里写了key = {v}，请帮我看看。", "token：{v}"],
+           "bearer": ["我用 curl -H \"Authorization: Bearer {v}\" 请求接口，返回401。", "请求头是Authorization: Bearer {v}。"],
+           "jwt": ["登录接口返回的token是{v}，怎么解析？", "Cookie里的session={v}"],
+           "kv_secret": ["配置文件里写着：\n{v}\n为什么还是连不上？", "{v}", "我的配置如下：\n\n{v}\n\n哪里错了？"],
+           "address": ["我的收货地址是{v}，请尽快发货。", "公司地址：{v}。", "寄到{v}，谢谢", "我住在{v}，附近有什么好吃的？"]},
 }
 
 
 DECOY_CARRIERS = {
-    "en": {"ip_loopback": "Start the dev server and open {v} in the browser.",
-           "ip_private": "My router's admin page is at {v}.",
-           "netmask": "Set the subnet mask to {v} on every host.",
-           "ip_documentation": "In the example, the server listens on {v}.",
-           "version_4part": "This happens after updating to version {v}.",
-           "git_ssh": "Clone it with git clone {v} and run make.",
-           "long_amount": "The reference number on the invoice is {v}.",
-           "placeholder_key": "Replace {v} with the key from your dashboard.",
-           "isbn": "The textbook is ISBN {v}.",
-           "date": "The meeting was moved to {v}.",
-           "time": "The job ran at {v} and finished in a minute.",
-           "hex_hash": "The bug was introduced in commit {v}."},
-    "zh": {"ip_loopback": "启动开发服务器后，在浏览器里打开{v}即可。",
-           "ip_private": "路由器的管理地址是{v}。",
-           "netmask": "所有主机的子网掩码都设为{v}。",
-           "ip_documentation": "示例中服务器监听在{v}上。",
-           "version_4part": "升级到{v}版本后出现了这个问题。",
-           "git_ssh": "用 git clone {v} 拉取代码后执行 make。",
-           "long_amount": "订单编号为{v}，请核对。",
-           "placeholder_key": "把{v}替换成控制台里的密钥。",
-           "isbn": "这本教材的ISBN是{v}。",
-           "date": "会议改到了{v}。",
-           "time": "任务在{v}开始运行。",
-           "hex_hash": "这个问题是在提交{v}中引入的。"},
+    "en": {"ip_loopback": ["Start the dev server and open {v} in the browser.", "curl {v} returns 404 locally."],
+           "ip_private": ["My router's admin page is at {v}.", "The NAS sits at {v} on the home network."],
+           "netmask": ["Set the subnet mask to {v} on every host.", "ifconfig shows netmask {v}"],
+           "ip_documentation": ["In the example, the server listens on {v}.", "e.g. ping {v}"],
+           "version_4part": ["This happens after updating to version {v}.", "Chrome {v} crashes on start."],
+           "git_ssh": ["Clone it with git clone {v} and run make.", "remote origin is {v}"],
+           "long_amount": ["The reference number on the invoice is {v}.", "Order #{v} has not shipped yet."],
+           "placeholder_key": ["Replace {v} with the key from your dashboard.", "api_key = \"{v}\"  # fill in"],
+           "isbn": ["The textbook is ISBN {v}.", "ISBN: {v}"],
+           "date": ["The meeting was moved to {v}.", "Due date: {v}"],
+           "time": ["The job ran at {v} and finished in a minute.", "[{v}] INFO worker started"],
+           "hex_hash": ["The bug was introduced in commit {v}.", "sha256: {v}"]},
+    "zh": {"ip_loopback": ["启动开发服务器后，在浏览器里打开{v}即可。", "本地访问{v}报404。"],
+           "ip_private": ["路由器的管理地址是{v}。", "家里的NAS地址是{v}。"],
+           "netmask": ["所有主机的子网掩码都设为{v}。", "子网掩码：{v}"],
+           "ip_documentation": ["示例中服务器监听在{v}上。", "例如 ping {v}"],
+           "version_4part": ["升级到{v}版本后出现了这个问题。", "客户端版本号{v}"],
+           "git_ssh": ["用 git clone {v} 拉取代码后执行 make。", "远程仓库地址是{v}"],
+           "long_amount": ["订单编号为{v}，请核对。", "快递单号{v}一直没有更新。"],
+           "placeholder_key": ["把{v}替换成控制台里的密钥。", "api_key = \"{v}\"  # 填入你的密钥"],
+           "isbn": ["这本教材的ISBN是{v}。", "ISBN：{v}"],
+           "date": ["会议改到了{v}。", "截止日期：{v}"],
+           "time": ["任务在{v}开始运行。", "[{v}] 服务已启动"],
+           "hex_hash": ["这个问题是在提交{v}中引入的。", "文件的sha256是{v}"]},
 }
 
 

@@ -80,3 +80,24 @@ def test_repair_and_normalize_is_repair_then_normalize():
     normalized, found = repair_and_normalize(texts)
     assert normalized.to_list() == normalize_series(repaired).to_list()
     assert found == damage and len(found) >= 1
+
+
+def test_doubled_mask_keeps_every_doubled_answer_and_rules_out_plain_ones(data_dir):
+    from instr_assets.core.clean.junk import doubled_answer
+    from instr_assets.core.clean.quality import may_fire
+
+    rows = json.loads((data_dir / "llama_factory" / "alpaca_en_demo.json").read_text("utf-8"))[:300]
+    rows += json.loads((data_dir / "llama_factory" / "alpaca_zh_demo.json").read_text("utf-8"))[:300]
+    real = [r["output"] for r in rows]
+    # Written twice with every kind of whitespace between and inside the copies (\x1c-\x1f are whitespace to
+    # Python's split but not to polars' \s), and near misses that start like a doubled answer.
+    twice = [f"{t}{sep}{t}" for t in real[:40] + real[300:340] for sep in (" ", "\n\n", "", "\x1d", "\u3000 ")]
+    twice += ["Yes it is.\x1cYes  it\x1fis.", "  答案是42。答案是42。\n", "你好世界啊你好世界啊", "HelloHello"]
+    near = [f"{t} {t[:-1]}" for t in real[:40]] + ["The answer is simple. The answer is simpler."]
+    responses = real + twice + near
+    n = len(responses)
+    may = may_fire(pl.Series(["q"] * n), pl.Series([""] * n), pl.Series(responses))["doubled"].to_list()
+    flagged = [bool(doubled_answer(r)) for r in responses]
+    assert sum(flagged[len(real):len(real) + len(twice)]) >= 0.9 * len(twice)  # the planted ones do fire
+    assert [r for r, f, m in zip(responses, flagged, may) if f and not m] == []
+    assert sum(may[:len(real)]) <= 0.02 * len(real) and not any(may[len(real) + len(twice):])

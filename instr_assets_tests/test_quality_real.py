@@ -276,10 +276,12 @@ def test_false_rejections_on_public_sets(data_dir):
         assert set(reasons) <= {"template_slot", "refusal", "truncated"}, (name, reasons)
         assert len(rejects) <= 0.025 * len(rows), (name, reasons)
         # The classes issue 9 found wrongly rejected are gone: no code, list or unpunctuated sentence is
-        # called truncated, nothing is repetitive or in the wrong language.
+        # called truncated, nothing is repetitive or in the wrong language. A last sentence without a full stop
+        # counts only after a finished one on its line ("… over time, it may need to be re"): the three answers
+        # of these sets it fires on were read by hand and are all cut off.
         for (reason, detail), response in rejects:
             if reason == "truncated":
-                assert detail.startswith(("unclosed", "ends on", "ends mid")), detail
+                assert detail.startswith(("unclosed", "ends on", "ends mid", "a sentence stops")), detail
     assert not _rejects(sets["dummy"])
 
 

@@ -67,9 +67,32 @@ _PERSONAL_CUE = re.compile(r"(?i)[我您你]|收货|收件|寄|住|(?<![a-z])(?:
                            r"(?![a-z])")
 
 
+# A public place or a public body named right before an address, or described right after it, is what stands
+# there: "车站机关地址：…", "Rowan Avenue Elementary School, 600 S Rowan Ave, …", "为…路168号的私人屋苑". Homes
+# are "小区", "公寓", "花园" and rooms in "大厦", so those do not count, nor does a company ("公司在…"), which may be
+# a one-person business at home.
+_PUBLIC_PLACE_ZH = ("车站|地铁站|机场|(?<!香)港|码头|大学|学院|学校|中学|小学|幼儿园|医院|商场|购物中心|商店|超市"
+                    "|酒店|宾馆|饭店|餐厅|博物馆|美术馆|图书馆|纪念馆|展览馆|体育馆|体育场|剧院|公园|寺|庙|教堂|会堂"
+                    "|银行|机构|协会|基金会|政府|法院|大使馆|领事馆|总部|办事处|工厂|市场|屋苑|景区")
+_PUBLIC_PLACE_EN = (r"School|University|College|Academy|Hospital|Clinic|Station|Airport|Museum|Library|Park|Church"
+                    r"|Cathedral|Temple|Mosque|Cemetery|Mortuary|Hotel|Mall|Center|Centre|Stadium|Arena|Theat(?:er|re)"
+                    r"|Restaurant|Caf[eé]|Store|Market|Bank|Headquarters|Zoo|Aquarium|Gallery")
+# Before: the place earlier in the same sentence ("车站机关地址：", "…会堂，位于…交口（原…，"), or at the end of
+# the sentence before a bare label ("…乌石港之名由此而来。地址："); in English, named just before a comma.
+_PLACE_BEFORE = re.compile(rf"(?:{_PUBLIC_PLACE_ZH})(?:[^。！？\n]{{0,80}}|[^。！？\n]{{0,40}}[。！？]\s*[馆站校]?地?址[:：])$"
+                           rf"|(?:{_PUBLIC_PLACE_EN}),\s*$")
+_PLACE_AFTER = re.compile(rf"的?[\u4e00-\u9fff]{{0,6}}?(?:{_PUBLIC_PLACE_ZH}|村|购物)")
+_PLACE_WINDOW = 80
+
+
 def _landmark(m: re.Match) -> bool:
     before = m.string[max(0, m.start() - 40):m.start()]
-    return bool(_LANDMARK_CUE.search(before)) and not _PERSONAL_CUE.search(before)
+    if _PERSONAL_CUE.search(before):
+        return False
+    if _LANDMARK_CUE.search(before) or _PLACE_AFTER.match(m.string, m.end()):
+        return True
+    wide = m.string[max(0, m.start() - _PLACE_WINDOW):m.start()]
+    return bool(_PLACE_BEFORE.search(wide)) and not _PERSONAL_CUE.search(wide)
 
 
 def is_en_address(m: re.Match) -> bool:

@@ -4,6 +4,7 @@ dup_verify.py, star clusters). Pure functions over polars frames and numpy array
 """
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -11,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from .dup_verify import VerifyRules, shared_part_keys, star_clusters
-from .near_dedup import NearDupRules, candidate_pairs, minhash_signatures
+from .near_dedup import NearDupRules, candidate_pairs, connected_components, minhash_signatures
 
 
 class Part(Protocol):
@@ -134,22 +135,68 @@ def kept_because(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
     return both.select(why.alias("why")).to_series()
 
 
-def _read_conversations(parts: list[Part], rows: np.ndarray) -> list[list[tuple[str, str]]]:
-    """(role, content) messages of the given kept rows (indices over all parts, `_i`), in the order given,
-    read back from the part files: only candidates' texts are ever held here."""
-    offsets = np.cumsum([0] + [p.keys.height for p in parts])
+def _read_conversations(paths: list[str], offsets: np.ndarray, rows: np.ndarray) -> list[list[tuple[str, str]]]:
+    """(role, content) messages of the given kept rows (indices over all part files, `_i`; part k holds rows
+    offsets[k] to offsets[k + 1]), in the order given, read back from the part files: only candidates' texts
+    are ever held in memory."""
     out: list = [None] * rows.size
     part_of = np.searchsorted(offsets, rows, side="right") - 1
     for k in np.unique(part_of).tolist():
         mine = np.flatnonzero(part_of == k)
-        messages = pl.read_parquet(parts[k].path, columns=["messages"])["messages"].gather(rows[mine] - offsets[k])
+        messages = pl.read_parquet(paths[k], columns=["messages"])["messages"].gather(rows[mine] - offsets[k])
         for j, conv in zip(mine.tolist(), messages.to_list()):
             out[j] = [(m["role"], m["content"]) for m in conv]
     return out
 
 
+def cluster_shard(paths: list[str], offsets: np.ndarray, rows: np.ndarray, first: np.ndarray, second: np.ndarray,
+                  verify: VerifyRules) -> tuple[np.ndarray, np.ndarray]:
+    """`star_clusters` over one shard of the candidates: `rows` are the shard's kept rows (`_i`) in preference
+    order, first/second its pairs as positions in `rows`. Runs in a worker process: it reads its texts itself."""
+    texts = _read_conversations(paths, offsets, rows)
+    return star_clusters(rows.size, first, second, texts.__getitem__, verify)
+
+
+def component_shards(first: np.ndarray, second: np.ndarray, cost: np.ndarray, shards: int) -> list[np.ndarray]:
+    """Positions of the candidate pairs split into up to `shards` groups of about equal summed `cost` (per
+    row), each connected component of the candidate graph whole in one group. A row's verdict in
+    `star_clusters` depends only on the pairs of its component, so clustering each group alone gives the same
+    representatives as clustering all pairs at once."""
+    if first.size == 0:
+        return []
+    rows, ends = np.unique(np.concatenate([first, second]), return_inverse=True)
+    root = connected_components(rows.size, ends[:first.size], ends[first.size:])
+    _, pair_component = np.unique(root[ends[:first.size]], return_inverse=True)
+    component_cost = np.bincount(pair_component, weights=cost[first] + cost[second] + 1.0)
+    # Components in order, cut where the running cost passes each 1/shards of the total.
+    before = np.cumsum(component_cost) - component_cost
+    shard = np.minimum((before * shards / component_cost.sum()).astype(np.intp), shards - 1)[pair_component]
+    groups = [np.flatnonzero(shard == s) for s in range(shards)]
+    return [g for g in groups if g.size]
+
+
+def verify_candidates(paths: list[str], offsets: np.ndarray, order: np.ndarray, first: np.ndarray,
+                      second: np.ndarray, cost: np.ndarray, verify: VerifyRules, map_shards=map,
+                      shards: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(representative, edits) of the rows in preference order (`order`: their `_i`), as `star_clusters` gives
+    them for the candidate pairs first/second (positions in `order`), with the pairs split by
+    `component_shards` and the shards run through `map_shards` (a process pool's map spreads them over its
+    workers; the builtin map runs them here)."""
+    rep, edits = np.arange(order.size), np.zeros(order.size, dtype=np.int64)
+    tasks = []
+    for pairs in component_shards(first, second, cost, shards):
+        rows = np.unique(np.concatenate([first[pairs], second[pairs]]))
+        tasks.append((rows, np.searchsorted(rows, first[pairs]), np.searchsorted(rows, second[pairs])))
+    results = map_shards(cluster_shard, repeat(paths, len(tasks)), repeat(offsets, len(tasks)),
+                         [order[rows] for rows, _, _ in tasks], [a for _, a, _ in tasks],
+                         [b for _, _, b in tasks], repeat(verify, len(tasks)))
+    for (rows, _, _), (shard_rep, shard_edits) in zip(tasks, results):
+        rep[rows], edits[rows] = rows[shard_rep], shard_edits
+    return rep, edits
+
+
 def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, verify: VerifyRules,
-                    action: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+                    action: str, map_shards=map, shards: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(raw_id -> cluster_id of the rows kept, near-duplicate rejects), over the rows of `keys` (exact
     duplicates already out; `_i` indexes all kept rows of the parts).
 
@@ -158,7 +205,9 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
     whole conversation text proposes candidates and dup_verify checks each on the texts, message by message
     (so branches that share turns but end in different answers stay apart), clustering star-wise around the
     best copy. The best copy comes first by _PREFERENCE (complete ending, not lower-cased, less noise, longer),
-    then source order; each reject's detail names the key it lost on.
+    then source order; each reject's detail names the key it lost on. The check runs in `shards` groups of
+    whole candidate components through `map_shards` (see `verify_candidates`); the result does not depend on
+    how many.
     """
     prefix = keys.select(pl.col("pair_id").alias("_longer"), pl.col("chars").alias("_longer_chars"),
                          pl.col("n_msgs").alias("_longer_msgs"), pl.col("_prefix_keys").alias("norm_hash"),
@@ -173,12 +222,8 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
     sig = _stack_in_order(parts, order, sum(p.keys.height for p in parts))
     first, second = candidate_pairs(sig, near, [ordered["prompt_key"].to_numpy(), ordered["response_key"].to_numpy()])
     del sig
-    needed = np.unique(np.concatenate([first, second]))
-    slot = np.full(order.size, -1, dtype=np.int64)
-    slot[needed] = np.arange(needed.size)
-    texts = _read_conversations(parts, order[needed])
-    rep, edits = star_clusters(order.size, first, second, lambda i: texts[slot[i]], verify)
-    del texts
+    rep, edits = verify_candidates([str(p.path) for p in parts], np.cumsum([0] + [p.keys.height for p in parts]),
+                                   order, first, second, ordered["chars"].to_numpy(), verify, map_shards, shards)
     ordered = ordered.with_columns(cluster_id=ordered["pair_id"].gather(rep), _edits=pl.Series(edits),
                                    _gap=(ordered["chars"] - ordered["chars"].gather(rep)).abs())
     # A prefix conversation joins its longer one's cluster, wherever that went.

@@ -16,7 +16,9 @@ ASCII twins, and whitespace collapsed:
   bring new ones). So "What is 12 + 7?" and "What is 13 + 7?" are different pairs;
 - (Chinese) no value swapped: with few edits, not all of them in runs of adjacent Han characters, and no
   character replaced by the same other, next to the same character, twice over the conversation (see
-  `_han_value_edits`);
+  `_han_value_edits`); no message whose only edits turn dictionary words into other words, none of them a
+  homophone an input method would offer (中国州/美国州, see `_words_swapped`); and not one and the same change
+  made at two places or more (韦顿 -> 弗雷斯 throughout);
 - their named values agree: a capitalised word inside a sentence, an all-caps word, or a quoted string
   ("...", “...”, '...', 《...》, 「...」) of 3+ characters (2 if not ASCII) of the one must occur in the
   other, casefolded, or be typos away from one of its names (up to half the characters) or words (a third;
@@ -36,6 +38,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -54,6 +57,7 @@ _DIGITS_AND_HAN_NUMERALS = re.compile(r"[\d零〇一二两三四五六七八九�
 # one of them must not make a copy look like a different text.
 _SHORT_ANSWER_CHARS = 20
 # Share of a line's characters that edits must change for the line to count as replaced (see _lines_within_budget).
+_BLOCK_JOIN = 2
 _REPLACED_LINE = 0.3
 # Names: a capitalised word inside a sentence (after a word and a space, a comma and a space, or a Han
 # character; not after ". ", a line break or a list number, where any word is capitalised), or an all-caps word.
@@ -77,6 +81,13 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 _SWAP_CHECK_EDITS = 6
 # A length difference of this many characters or more is an added or removed block (a sentence), not typos.
 _BLOCK_CHARS = 10
+# Chinese words: the most common entries of wordfreq's Chinese list (offline data in the package), 2-4 Han
+# characters long. A value swapped for another of its kind (中国/美国, 北京/南京) turns a word into a word; a
+# slip of the input method (现在/现再) or a random character seldom does.
+_ZH_VOCABULARY_SIZE = 50_000
+_ZH_WORD = re.compile(r"[\u3400-\u9fff]{2,4}")
+# Texts with more substitutions than this are not read as a value swapped throughout.
+_MAX_SWAP_SUBSTITUTIONS = 24
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,62 @@ def _han_value_edits(fa: str, fb: str) -> tuple[bool, list[tuple[str, str, str]]
     return len(ops) >= 2 and all(map(value, runs)), substituted
 
 
+@lru_cache(maxsize=1)
+def _zh_words() -> frozenset[str]:
+    from wordfreq import top_n_list
+
+    return frozenset(w for w in top_n_list("zh", _ZH_VOCABULARY_SIZE) if _ZH_WORD.fullmatch(w))
+
+
+@lru_cache(maxsize=8192)
+def _readings(char: str) -> frozenset[str]:
+    """The pinyin readings of a Han character, without tones (pypinyin's offline dictionary)."""
+    from pypinyin import Style, pinyin
+
+    return frozenset(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+def _word_for_word(fa: str, fb: str, i: int) -> bool:
+    """Whether the character substituted at position i of two same-length texts is inside a word on both
+    sides, the same window of 2-4 characters ("中国" -> "美国", "流经中国州" -> "流经美国州")."""
+    words = _zh_words()
+    return any(fa[start:start + size] in words and fb[start:start + size] in words
+               for size in (2, 3, 4) for start in range(max(0, i - size + 1), min(i, len(fa) - size) + 1))
+
+
+def _words_swapped(fa: str, fb: str) -> bool:
+    """(Chinese) Whether two folded texts of the same length differ only by substitutions of Han characters,
+    each of which turns a word into another word and is no homophone: a named value changed (中国 -> 美国
+    wherever it is written), not a typo. An input method offers the characters of one reading together, so a
+    slip to a homophone (他们/她们, 那里/哪里, 权力/权利) is a typo even where it makes a word. Substitutions of
+    one character are compared where they stand, so that texts whose best alignment has insertions and
+    deletions are not taken for substituted ones."""
+    if len(fa) != len(fb):
+        return False
+    at = [i for i, (x, y) in enumerate(zip(fa, fb)) if x != y]
+    if not at or len(at) > _MAX_SWAP_SUBSTITUTIONS:
+        return False
+    # Two characters swapped (数字 -> 字数, 人工 -> 工人) is a typo, however wordy the result.
+    if any(j == i + 1 and fa[i] == fb[j] and fa[j] == fb[i] for i, j in zip(at, at[1:])):
+        return False
+    return (Levenshtein.distance(fa, fb, score_cutoff=len(at)) == len(at)
+            and all(_HAN.match(fa[i]) and _HAN.match(fb[i]) and not _readings(fa[i]) & _readings(fb[i])
+                    and _word_for_word(fa, fb, i) for i in at))
+
+
+def _changes(fa: str, fb: str) -> list[tuple[str, str]]:
+    """The changed spans between two folded texts as (old, new) pairs, adjacent edits merged into one."""
+    blocks: list[list[int]] = []
+    for op in Levenshtein.opcodes(fa, fb):
+        if op.tag == "equal":
+            continue
+        if blocks and blocks[-1][1] == op.src_start and blocks[-1][3] == op.dest_start:
+            blocks[-1][1], blocks[-1][3] = op.src_end, op.dest_end
+        else:
+            blocks.append([op.src_start, op.src_end, op.dest_start, op.dest_end])
+    return [(fa[i1:i2], fb[j1:j2]) for i1, i2, j1, j2 in blocks]
+
+
 def text_edits(a: str, b: str, rules: VerifyRules) -> int | None:
     """Edits beyond the length difference between two texts that are copies (see the module docstring), or
     None when they are not."""
@@ -238,7 +305,28 @@ def _edits_within_budget(fa: str, fb: str, rules: VerifyRules) -> int | None:
     distance = Levenshtein.distance(fa, fb, score_cutoff=2 * limit)
     if limit < distance <= 2 * limit:
         distance = OSA.distance(fa, fb, score_cutoff=limit)
-    return None if distance > limit else distance - gap
+    if distance > limit:
+        return None
+    # A length difference beyond typos is free only as one block (a sentence added or removed): words dropped
+    # all over a short answer ("the horses are eating hay." / "horses eat hay.") make another answer.
+    if gap > budget and distance - _longest_block(fa, fb) > budget:
+        return None
+    return distance - gap
+
+
+def _longest_block(fa: str, fb: str) -> int:
+    """The longest run of characters inserted or deleted in one place, in an optimal alignment of the two
+    texts; runs of one kind separated by up to `_BLOCK_JOIN` aligned characters count as one (an inserted
+    sentence may happen to align a space or a letter with the text around it)."""
+    longest, run, last = 0, 0, None
+    for op in Levenshtein.editops(fa, fb):
+        if op.tag == "replace":
+            continue
+        at = op.src_pos if op.tag == "delete" else op.dest_pos
+        run = run + 1 if last is not None and last[0] == op.tag and 0 < at - last[1] <= _BLOCK_JOIN + 1 else 1
+        last = (op.tag, at)
+        longest = max(longest, run)
+    return longest
 
 
 def _values_agree(a: str, fa: str, b: str, fb: str) -> bool:
@@ -277,6 +365,15 @@ def _prepared_edits(a, b, rules: VerifyRules) -> int | None:
     if None in edits or not all(fa == fb or _values_agree(ta, fa, tb, fb) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
         return None
     if not all(fa == fb or _lines_within_budget(ta, tb, rules) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
+        return None
+    # A Chinese value swapped for another word of its kind in any message makes another pair.
+    if any(fa != fb and _HAN.search(fa) and _words_swapped(fa, fb) for (_, _, fa), (_, _, fb) in zip(a, b)):
+        return None
+    # So does one Chinese name replaced by another at every place it stands (韦顿 -> 弗雷斯 twice, 印度 -> 亚太地区
+    # throughout): typos spread over a text are not all the same change.
+    changes = [c for (_, _, fa), (_, _, fb) in zip(a, b) if fa != fb and _HAN.search(fa) for c in _changes(fa, fb)]
+    if len(changes) >= 2 and len(set(changes)) == 1 and _HAN.search("".join(changes[0])) and (
+            len(changes[0][0]) + len(changes[0][1]) >= 3):
         return None
     substituted: Counter = Counter()
     for (_, _, fa), (_, _, fb) in zip(a, b):

@@ -1,7 +1,8 @@
 """Junk shapes of a response: unfilled template slots, an answer cut off, an answer written twice.
 
 Each check looks for positive evidence of the defect and leaves code, markup, tables and list items alone:
-a line without a final period is not a cut-off, `[INFO]` is a log tag and `{name}` in Python is a format field.
+a line without a final period is no cut-off by itself, `[INFO]` is a log tag and `{name}` in Python is a format
+field.
 """
 from __future__ import annotations
 
@@ -38,22 +39,27 @@ _SLOT_NOUNS = (r"Name|Date|Company|Address|Phone|Email|E-mail|Number|Title|City|
                r"School|University|Job|Role|Price|Link")
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆"
              "汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
-_ZH_SLOT_NOUNS = r"名称|姓名|名字|日期|地址|电话|邮箱|公司|时间|金额|职位|产品|网址|链接|联系方式|签名"
-# Slot shapes that are unmistakable wherever they stand, prompts included.
+# (Also the vectorized prefilter's, in quality.py.)
+ZH_SLOT_NOUNS = (r"名称|姓名|名字|日期|地址|电话|邮箱|公司|时间|金额|职位|产品|网址|链接|联系方式|签名|联系人|收件人|称呼"
+                 r"|数量|数字|城市|地点|学校|单位|部门|客户")
+# Slot shapes that are unmistakable wherever they stand, prompts included: {{name}}, <<name>>, [Your Name].
 _STRONG_SLOTS = re.compile(
-    r"\{\{\s*[^\W\d]\w*\s*\}\}"
+    r"\{\{\s*[^\W\d]\w*\s*\}\}|<<\s*[^\W\d]\w*\s*>>"
     r"|\[(?:[Yy]our|[Ii]nsert|[Ee]nter|[Aa]dd) [^\[\]\n]{1,40}\](?!\()"
     r"|[\[【](?:你的|您的|请输入|插入|填写|输入)[^\[\]【】\n]{1,15}[\]】]")
-# Shapes that may also be other things (markup, math, code, a chemical formula); judged in the response's prose.
+# Shapes that may also be other things (markup, math, code, a chemical formula); judged in the response's prose
+# and table cells (a slot left in a comparison table is as unfilled as one in a sentence).
 _WEAK_SLOTS = re.compile(
     # [NAME], [COMPANY NAME], [QR_CODE]: not after an identifier (buf[MAX_SIZE]), not a link ([A](url)).
     r"(?<![\w\]])\[([A-Z][A-Z_]*(?: [A-Z][A-Z_]*){0,3})\](?!\()"
     rf"|\[(?:[A-Z][\w'’-]*\s){{0,3}}(?:{_SLOT_NOUNS})(?:\s(?:of\s)?[A-Z]?[\w'’-]*){{0,3}}\](?!\()"
-    rf"|[\[【][^\[\]【】\n]{{0,10}}(?:{_ZH_SLOT_NOUNS})[^\[\]【】\n]{{0,6}}[\]】]"
+    rf"|[\[【][^\[\]【】\n]{{0,10}}(?:{ZH_SLOT_NOUNS})[^\[\]【】\n]{{0,6}}[\]】]"
     # {name} after a space or an opening mark: not LaTeX (\text{cm}, \section*{Intro}, x^{2}), not numbers.
     r"|(?<![^\s(\"'“‘:：,，\u4e00-\u9fff])\{([A-Za-z_][A-Za-z_ ]{2,30}|[\u4e00-\u9fff]{2,10})\}"
-    rf"|<[^<>\n]{{0,6}}(?:{_ZH_SLOT_NOUNS})[^<>\n]{{0,4}}>|[（(](?:请)?(?:填写|输入|插入)[^）)\n]{{0,10}}[）)]"
+    rf"|<[^<>\n]{{0,6}}(?:{ZH_SLOT_NOUNS})[^<>\n]{{0,4}}>|[（(](?:请|此处|在此)?(?:填写|输入|插入)[^）)\n]{{0,10}}[）)]"
     r"|<((?:[Yy]our|YOUR) [^<>\n]{1,30}|[A-Z][A-Z_]{2,}(?: [A-Z][A-Z_]*){0,3})>"
+    # <Customer Name>, %(name)s: a slot noun in Title Case, Python's named format.
+    rf"|<(?:[A-Z][a-z]+ ){{0,2}}(?:{_SLOT_NOUNS})>|%\([A-Za-z_]\w*\)[sd]"
     # Chinese runs on without spaces ("$ADDRESS发往", "拨打XXX"), so only Latin letters and digits bound these.
     r"|\$\{\w+\}|(?<![A-Za-z0-9_$])\$([A-Z][A-Z_]{2,})(?![A-Za-z0-9_])"
     r"|(?<![A-Za-z0-9_.@-])(?:XXX+|xxx+)(?![A-Za-z0-9_-])|(?<![A-Za-z0-9.@-])(?:XX|xx)(?=[\u4e00-\u9fff])|××|ＸＸ"
@@ -94,7 +100,7 @@ def template_slots(response: str, instruction: str = "") -> Issue | None:
     if _WANTS_TEMPLATE.search(instruction):
         return None
     for text, pattern in ((strip_code(response), _STRONG_SLOTS), (strip_code(instruction), _STRONG_SLOTS),
-                          (prose(response), _WEAK_SLOTS)):
+                          (prose(response, tables=True), _WEAK_SLOTS)):
         for m in pattern.finditer(text):
             if _is_slot(m) and not (m.group(0)[0] == "{" and _in_format_string(text, m.start())):
                 return "template_slot", f"unfilled template slot {m.group(0)}"
@@ -153,6 +159,7 @@ _FINISHED = frozenset(".!?。！？")
 _CLOSERS = frozenset("”’\"')）」』】]")
 # Chinese at the end, or a number right after Chinese ("并在202").
 _HAN_ENDING = re.compile(r"[\u4e00-\u9fff]\d*$")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 _CLAUSE_END = re.compile(r"[，。！？；：,.!?;:\s]")
 _LAST_WORD = re.compile(r"([A-Za-z]+)[\W\d_]*$")
 
@@ -209,6 +216,11 @@ _VOCABULARY_SIZE = 50_000
 # A stub is a cut word when a word it starts is this much more common (about 30x) than the stub itself. Measured
 # on real English answers: 71% of random mid-word cuts pass it, and 0.1% of sentence-final words of 3+ letters.
 _FRAGMENT_ZIPF_GAP = 1.5
+# A word one letter longer counts only this far apart (100x): a word and its plural or -s form ("goal", "goals";
+# "thank", "thanks") are near in frequency, a cut word and its whole ("specificall", "brough") are not.
+_FRAGMENT_ZIPF_GAP_ONE_LETTER = 2.0
+# Rarer than this (about one use in a million words), a word may be a cut-off of a longer one the prompt uses.
+_RARE_ZIPF = 3.0
 
 
 @lru_cache(maxsize=1)
@@ -233,24 +245,34 @@ def _is_word_fragment(word: str) -> bool:
         return False
     word = word.lower()
     words, zipf = _english_vocabulary()
-    own = zipf.get(word)
-    if own is None:
-        from wordfreq import zipf_frequency
-        own = zipf_frequency(word, "en")
-    longest = 0.0
+    own = _zipf(word)
+    longest = one_longer = 0.0
     for longer in words[bisect_left(words, word):]:
         if not longer.startswith(word):
             break
         if len(longer) >= len(word) + 2:
             longest = max(longest, zipf[longer])
-    return longest - own >= _FRAGMENT_ZIPF_GAP
+        elif len(longer) == len(word) + 1:
+            one_longer = max(one_longer, zipf[longer])
+    return longest - own >= _FRAGMENT_ZIPF_GAP or one_longer - own >= _FRAGMENT_ZIPF_GAP_ONE_LETTER
+
+
+def _zipf(word: str) -> float:
+    """Zipf frequency of a lower-case English word (0 for one wordfreq has never seen)."""
+    own = _english_vocabulary()[1].get(word)
+    if own is None:
+        from wordfreq import zipf_frequency
+        own = zipf_frequency(word, "en")
+    return own
 
 
 def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = "") -> Issue | None:
-    """A response that ends cut off: inside a code fence, on a dangling word ("… and the", "…的"), an open
-    bracket or quote, a trailing comma or colon, or (long prose only) an ellipsis. A line without final
-    punctuation is no evidence: lists, tables, code, titles and many finished sentences end that way. An
-    answer copied from `prompt` (an extractive span) is not judged."""
+    """A response that ends cut off: inside a code fence or a code statement, on a dangling word ("… and the",
+    "…的", ". This can"), a word stub ("specificall"), an open bracket or quote, a trailing comma or colon,
+    inside a word it copies from the prompt, on a list item without the heading all others have or an empty
+    bullet, or (long prose only) an ellipsis. A line without final punctuation is no evidence by itself: lists, tables, code, titles and many
+    finished sentences end that way. An answer copied from `prompt` (an extractive span) that ends where a word
+    (a long one: a clause) of the prompt does is not judged."""
     if response.count("```") % 2:
         return "truncated", "unclosed code fence"
     text = response.rstrip()
@@ -259,18 +281,105 @@ def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = 
             text[-1] in _CLOSERS and text[-2:-1] in _FINISHED):
         return None
     last_line = text[text.rfind("\n") + 1:]
-    detail = _cut_off(text, last_line, rules)
-    # Code, tables and rules end as they like; a letter may close on "Best regards,"; an answer quoted from
-    # the prompt (an extractive span) ends where its source does.
-    if (not detail or is_code_line(last_line) or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
-            or (last_line[-1] == "," and _is_sign_off(text, last_line))
-            or (len(text) < _SPAN_MAX_CHARS and text in prompt)):
+    if is_code_line(last_line) or _OPENING_KEYWORD.fullmatch(last_line):
+        # Code ends as it likes, except inside a statement.
+        detail = _code_cut(text, last_line)
+        return ("truncated", f"{detail}: {text[-40:]!r}") if detail else None
+    detail = (_cut_off(text, last_line, rules) or _cut_in_copied_word(text, prompt)
+              or _headless_last_item(text, last_line))
+    # Tables and rules end as they like; a letter may close on "Best regards,"; an answer quoted from the
+    # prompt (an extractive span) ends where its source does.
+    if (not detail or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
+            or (last_line[-1] == "," and _is_sign_off(text, last_line)) or _quoted_whole(text, prompt)):
         return None
     return "truncated", f"{detail}: {text[-40:]!r}"
 
 
+# Statement keywords that cannot end a program, on a line of their own: "for", "def", "import", …
+_OPENING_KEYWORD = re.compile(r"\s*(?:for|while|if|elif|def|class|import|from|with|switch|function|var|let|const|"
+                              r"lambda)\s*")
+# An assignment, a sum or a separator at the end of a statement: the expression goes on ("x = a +"); not i++
+# or i--. (Other symbols end statements too: a tag's ">", "import *", a shell's "&", a path's "/".)
+_OPERATOR_END = re.compile(r"(?:[=,]|(?<![+])\+|(?<![-])-)\s*$")
+_OPENERS, _CLOSERS_CODE = re.compile(r"[(\[{]"), re.compile(r"[)\]}]")
+
+
+def _code_cut(text: str, last_line: str) -> str | None:
+    """What shows that code ending `text` was cut inside a statement: a lone opening keyword after code, a
+    bracket left open on the last line, or an operator at its end."""
+    if _OPENING_KEYWORD.fullmatch(last_line):
+        before = [ln for ln in text[:len(text) - len(last_line)].split("\n") if ln.strip()]
+        return f"code ends on {last_line.strip()!r}" if before and is_code_line(before[-1]) else None
+    if len(_OPENERS.findall(last_line)) > len(_CLOSERS_CODE.findall(last_line)):
+        return "code ends inside a bracket"
+    if _OPERATOR_END.search(last_line) and not last_line.rstrip().endswith(("=>", "->")):
+        return f"code ends on {last_line.rstrip()[-1]!r}"
+    return None
+
+
+# The last three words of a response.
+_TAIL_WORDS = re.compile(r"(?:\S+\s+){2}[A-Za-z]+$")
+_LATIN_LETTER = re.compile("[A-Za-z]")
+_LAST_LATIN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,}$")
+
+
+def _cut_in_copied_word(text: str, prompt: str) -> str | None:
+    """A response that copies text from the prompt and ends inside one of its words: "… You will even" where
+    the prompt says "You will eventually", "the main goal" of "the main goals", a rare stub ("vegeta") of a
+    word the prompt writes whole ("vegetation") and never on its own."""
+    if not prompt or not _LATIN_LETTER.fullmatch(text[-1]):
+        return None
+    tail = _TAIL_WORDS.search(text[-200:])
+    if tail and _only_inside_words(tail.group(), prompt):
+        return f"ends inside a word it copies from the prompt ({tail.group()!r}…)"
+    word = _LAST_LATIN_WORD.search(text)
+    if (word and _only_inside_words(word.group(), prompt, word_start=True)
+            and _zipf(word.group().lower()) < _RARE_ZIPF):
+        return f"ends on {word.group()!r}, the start of a word of the prompt"
+    return None
+
+
+# A list item's heading: "**Focus groups**:", "Research your options:".
+_ITEM_HEAD = re.compile(r"[^:：\n]{2,60}[:：]")
+# The last item of such a list with no heading is this short at most (in words): a heading cut before its colon.
+_HEADLESS_ITEM_WORDS = 4
+
+
+def _headless_last_item(text: str, last_line: str) -> str | None:
+    """A list whose items all open with a heading and a colon ("2. Attend a meeting: Most clubs …"), ending
+    on a short item without one ("4. Be act"): the last item was cut inside its heading."""
+    item = LIST_ITEM.match(last_line)
+    if not item or ":" in last_line or "：" in last_line or len(last_line.split()) > _HEADLESS_ITEM_WORDS + 1:
+        return None
+    earlier = [m for m in map(LIST_ITEM.match, text.split("\n")[:-1]) if m]
+    if len(earlier) >= 2 and all(_ITEM_HEAD.match(m.string, m.end()) for m in earlier):
+        return "the last list item lacks the heading every other one has"
+    return None
+
+
+def _only_inside_words(part: str, prompt: str, word_start: bool = False) -> bool:
+    """Whether `part` occurs in `prompt` and is followed by a Latin letter wherever it does (at the start of a
+    word, with `word_start`)."""
+    at = [m.end() for m in re.finditer(("(?<![A-Za-z])" if word_start else "") + re.escape(part), prompt)]
+    return bool(at) and all(_LATIN_LETTER.match(prompt, i) for i in at)
+
+
+def _quoted_whole(text: str, prompt: str) -> bool:
+    """An answer copied from the prompt (an extractive span) that ends where a word of it does; a long one
+    only where a clause of the prompt ends."""
+    if text not in prompt or (_LATIN_LETTER.fullmatch(text[-1]) and _only_inside_words(text, prompt)):
+        return False
+    return len(text) < _SPAN_MAX_CHARS or re.search(re.escape(text) + r"[。！？，；：.!?,;:]", prompt) is not None
+
+
+# A bullet with nothing after it ("-" and "*" alone are rules, numbers end on a full stop).
+_EMPTY_ITEM = re.compile(r"\s*[+•·▪●○◦]\s*")
+
+
 def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
     """What shows that `text` (stripped, not ending on a full stop) was cut off, or None."""
+    if "\n" in text and _EMPTY_ITEM.fullmatch(last_line):
+        return "ends on an empty list item"
     if last_line[-1] in _TRAILING_CUT:
         return f"ends on {last_line[-1]!r}"
     if _MAY_OPEN.search(last_line) and (bracket := _unclosed(prose(last_line))):
@@ -297,6 +406,10 @@ def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
                 and before not in finished_by)
     if dangling and len(words) >= 2:
         return f"ends on the dangling word {word!r}"
+    # "… the social contract. This can": a sentence of a pronoun and an auxiliary after a finished one.
+    if (finished_by is not None and before in finished_by and before in _PRONOUNS and len(words) >= 3
+            and words[-2][:1].isupper() and words[-3][-1:] in ".!?"):
+        return f"ends on the dangling words {' '.join(words[-2:])!r}"
     # A capital is a name's mid-sentence ("… by Cirq"), a fragment's only where a sentence starts ("… Gradua").
     starts_sentence = len(words) == 1 or before == "" or words[-2][-1:] in ".!?:"
     if len(words) >= 2 and (word.islower() or starts_sentence) and _is_word_fragment(word):

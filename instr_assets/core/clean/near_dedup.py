@@ -28,14 +28,15 @@ estimate passes `threshold`, for the cleaning stage to check on the texts (dup_v
 Implementation. Texts go through in chunks of about 64K characters, concatenated into one code-point array,
 and every step (folding, n-gram hashing, per-bin minimum with `np.minimum.at`, densification) is a whole-array
 numpy operation; LSH buckets come from sorting 64-bit band keys, and union-find is vectorised (hooking and
-pointer jumping). Two threads share the chunks, as numpy drops the GIL inside its loops.
+pointer jumping). Two threads share the chunks, and the bands of `candidate_pairs`, as numpy drops the GIL
+inside its loops.
 """
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Sequence
 
 import numpy as np
@@ -368,6 +369,11 @@ def _join(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return parent
 
 
+def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per node of 0..n-1, the lowest node of its connected component under the edges a[i]-b[i]."""
+    return _join(np.arange(n), np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp))
+
+
 def clusters_from_signatures(sig: np.ndarray, rules: NearDupRules) -> tuple[np.ndarray, np.ndarray]:
     """(cluster, similarity) from signatures made by `minhash_signatures` with the same rules; signatures of
     separate batches may be stacked, since a text's signature does not depend on its batch."""
@@ -408,8 +414,8 @@ def candidate_pairs(sig: np.ndarray, rules: NearDupRules,
     """Distinct index pairs (a < b), candidates for a precise check (no clustering): pairs that share an LSH
     band bucket and whose estimated Jaccard is >= `threshold`, and pairs that share a value in one of the
     `shared_keys` arrays (say a hash of the prompt, or of the response) and whose estimate is >=
-    `shared_threshold`. Memory stays one band's pairs plus the pairs found so far, and the signatures' low
-    bytes."""
+    `shared_threshold`. Two threads take alternate bands (numpy drops the GIL in its loops), so memory stays
+    two bands' pairs plus the pairs each thread found so far, and the signatures' low bytes."""
     validate(rules)
     weights = _Hashing.of(rules).band_weights
     rows = weights.shape[1]
@@ -420,24 +426,31 @@ def candidate_pairs(sig: np.ndarray, rules: NearDupRules,
     low = sig.astype(np.uint8)
     slack = rules.num_perm // 64 + 1
     n = np.uint64(sig.shape[0])
-    found = np.empty(0, dtype=np.uint64)
 
-    def add(a: np.ndarray, b: np.ndarray, threshold: float) -> None:
-        nonlocal found
-        need = math.ceil(round(threshold * rules.num_perm, 9))
-        pair = a.astype(np.uint64) * n + b.astype(np.uint64)
-        if found.size:
-            at = np.minimum(np.searchsorted(found, pair), found.size - 1)
-            fresh = found[at] != pair
-            a, b, pair = a[fresh], b[fresh], pair[fresh]
-        likely = _agreement(low, a, b) >= need - slack
-        a, b, pair = a[likely], b[likely], pair[likely]
-        found = np.union1d(found, pair[_agreement(sig, a, b) >= need])
+    def band_keys(band: int) -> np.ndarray:
+        return (sig[:, band * rows:(band + 1) * rows].astype(np.uint64) * weights[band]).sum(axis=1)
 
-    # A bucket's members come in index order and each pair once, so a < b and there is nothing to dedupe.
-    for keys in shared_keys:
-        add(*_bucket_pairs(np.asarray(keys, dtype=np.uint64), live), rules.shared_threshold)
-    for band in range(weights.shape[0]):
-        keys = (sig[:, band * rows:(band + 1) * rows].astype(np.uint64) * weights[band]).sum(axis=1)
-        add(*_bucket_pairs(keys, live), rules.threshold)
+    # (keys, threshold) of each way to share a bucket: the shared parts, then the bands.
+    sources = [(partial(np.asarray, keys, dtype=np.uint64), rules.shared_threshold) for keys in shared_keys]
+    sources += [(partial(band_keys, band), rules.threshold) for band in range(weights.shape[0])]
+
+    def found_in(share: list) -> np.ndarray:
+        found = np.empty(0, dtype=np.uint64)
+        for keys, threshold in share:
+            # A bucket's members come in index order and each pair once, so a < b and there is nothing to dedupe.
+            a, b = _bucket_pairs(keys(), live)
+            need = math.ceil(round(threshold * rules.num_perm, 9))
+            pair = a.astype(np.uint64) * n + b.astype(np.uint64)
+            if found.size:  # a pair this thread already found is not checked again
+                at = np.minimum(np.searchsorted(found, pair), found.size - 1)
+                fresh = found[at] != pair
+                a, b, pair = a[fresh], b[fresh], pair[fresh]
+            likely = _agreement(low, a, b) >= need - slack
+            a, b, pair = a[likely], b[likely], pair[likely]
+            found = np.union1d(found, pair[_agreement(sig, a, b) >= need])
+        return found
+
+    # A pair that both threads find is checked twice; the union is the same as one thread's.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = np.union1d(*pool.map(found_in, (sources[0::2], sources[1::2])))
     return (found // n).astype(np.intp), (found % n).astype(np.intp)

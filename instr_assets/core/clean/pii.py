@@ -349,11 +349,14 @@ _DETECTORS = (
     # An unquoted value: a line of an env file, YAML or shell (`password: x`, `export KEY=x`), or `KEY=x`
     # written tight inside a sentence. Only where the value ends the statement, so that calls and indexing
     # (`token = tokenizer.encode(x)`, `password = input()`) are not candidates, and only when the value is
-    # shaped like a chosen or random literal rather than a name from code.
+    # shaped like a chosen or random literal rather than a name from code. The value is ASCII: Chinese text
+    # that runs on without a space ("KEY=x文章：…") is the sentence's.
     _Detector("SECRET", re.compile(
         rf"(?im)(?:^[ \t]*(?:[-*][ \t]+)?(?:export\s+|set\s+)?{_NAME_PREFIX}{_SECRET_NAME}[ \t]*[:=][ \t]*"
         rf"|(?:^|(?<=[\s`])){_NAME_PREFIX}{_SECRET_NAME}=)"
-        r"([^\s\"'`,;()\[\]{}<>$=][^\s\"'`,;()\[\]{}<>]{5,})(?=\s|$|[,;)\]\"'`])"),
+        # (Case-sensitive: ignoring case, "k" and "s" would match the Kelvin sign and the long s out of ASCII.)
+        r"((?-i:[^\s\"'`,;()\[\]{}<>$=\x80-\U0010ffff][^\s\"'`,;()\[\]{}<>\x80-\U0010ffff]{5,}))"
+        r"(?=\s|$|[,;)\]\"'`]|(?-i:[\x80-\U0010ffff]))"),
         _LITERAL, group=1, hint=re.compile(_SECRET_NAME_HINT), reach=240),
     # A password told in prose: "my password is Xy7#pQ2m", "密码是Xy7#pQ2m", "密码：Xy7#pQ2m" (an English
     # "password: x" in prose is mostly a generated example). Trailing punctuation is the sentence's.

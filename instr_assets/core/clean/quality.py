@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .junk import doubled_answer, template_slots, truncated
+from .junk import ZH_SLOT_NOUNS, doubled_answer, template_slots, truncated
 from .quality_rules import DEFAULT_RULES, REFUSAL_POLICIES, QualityRules
 from .refusal import may_refuse, refusal
 from .textshape import PLAIN_TEXT, prose
@@ -190,14 +190,14 @@ def quality_issue(instruction: str, input: str, response: str, lang: str,  # noq
 # Necessary conditions of some filters as patterns for polars' regex engine: a pair that matches none of a
 # filter's pattern cannot trip it, so a whole column is ruled in or out in one vectorized pass.
 # Template slots: each slot shape of `junk` without its context conditions (polars' engine has no look-around).
-_MAY_HAVE_STRONG_SLOT = r"\{\{|\[(?:[Yy]our|[Ii]nsert|[Ee]nter|[Aa]dd) |[\[【](?:你的|您的|请输入|插入|填写|输入)"
-_ZH_NOUNS = "名称|姓名|名字|日期|地址|电话|邮箱|公司|时间|金额|职位|产品|网址|链接|联系方式|签名"
+_MAY_HAVE_STRONG_SLOT = r"\{\{|<<|\[(?:[Yy]our|[Ii]nsert|[Ee]nter|[Aa]dd) |[\[【](?:你的|您的|请输入|插入|填写|输入)"
+_ZH_NOUNS = ZH_SLOT_NOUNS
 _MAY_HAVE_SLOT = (r"\{\{\s*[^\W\d]|\{[A-Za-z_][A-Za-z_ ]{2,30}\}|\{[\x{4e00}-\x{9fff}]{2,10}\}"
                   r"|\[[A-Z][A-Z_]*(?: [A-Z][A-Z_]*){0,3}\]"
                   r"|\[(?:[A-Z][\w'’-]*\s){0,3}(?:[Yy]our |[Ii]nsert |[Ee]nter |[Aa]dd |[A-Z])"
                   rf"|[\[【][^\[\]【】\n]{{0,12}}(?:你的|您的|请输入|插入|填写|输入|{_ZH_NOUNS})|<[^<>\n]{{0,6}}(?:{_ZH_NOUNS})"
-                  r"|[（(](?:请)?(?:填写|输入|插入)|<(?:[Yy]our|YOUR) |<[A-Z][A-Z_]{2,}|\$\{\w+\}|\$[A-Z][A-Z_]{2,}"
-                  r"|XX|xx|××|ＸＸ|某某")
+                  r"|[（(](?:请|此处|在此)?(?:填写|输入|插入)|<(?:[Yy]our|YOUR) |<[A-Z][A-Za-z_]{2,}|\$\{\w+\}"
+                  r"|\$[A-Z][A-Z_]{2,}|<<|%\(|XX|xx|××|ＸＸ|某某")
 
 # In `PLAIN_TEXT`, Python's words ([^\W_]+ on the lower-cased text) are exactly the runs of _ALNUM.
 _ALNUM = r"a-z0-9\u4e00-\u9fff"
@@ -247,11 +247,30 @@ def _may_echo(instruction: pl.Series, response: pl.Series, rules: QualityRules) 
     return may
 
 
+def _may_double(response: pl.Series, rules: QualityRules) -> pl.Series:
+    """Whether `doubled_answer` may flag each response. Its second copy starts with the first characters of
+    the whole (up to doubled_min_chars of them: more would reach past a short unspaced copy, "你好世界啊你好世界啊");
+    where it does, the text with whitespace collapsed as `doubled_answer` collapses it (polars' \\s plus
+    \\x1c-\\x1f are Python's whitespace) must also end with its own first half, whether or not a space
+    separates the copies."""
+    frame = pl.DataFrame({"r": response})
+    r = pl.col("r")
+    # The first characters up to a space, no more than a copy holds (at least doubled_min_chars).
+    first = r.str.extract(rf"^[\s\x1c-\x1f]*([^\s\x1c-\x1f]{{1,{max(1, min(8, rules.doubled_min_chars))}}})")
+    may = frame.select((r.str.len_chars() >= 2 * rules.doubled_min_chars)
+                       & r.str.slice(1).str.contains(first, literal=True)).to_series()
+    at = may.arg_true()
+    if at.len():
+        flat = frame[at].select(f=r.str.replace_all(r"[\s\x1c-\x1f]+", " ").str.strip_chars(" "))
+        half = pl.col("f").str.len_chars() // 2
+        may = may.scatter(at, flat.select(pl.col("f").str.head(half) == pl.col("f").str.tail(half)).to_series())
+    return may
+
+
 def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # noqa: A002 - the pair's field
              rules: QualityRules = DEFAULT_RULES, langs: pl.Series | None = None) -> dict[str, pl.Series]:
     """Per filter with a cheap necessary condition, a mask of the pairs it might flag (False = it cannot).
     `langs`, the language each response is judged in, enables the mask of 'repetitive'."""
-    # A doubled answer's second copy starts with the same first characters as the whole.
     # Too short takes no visible character (python's str.split() splits on \s and \x1c-\x1f) while the minimums
     # are at most 1; too long takes more characters than the smaller maximum, in whatever language it is counted.
     too_short = (~pl.col("r").str.contains(r"[^\s\x1c-\x1f]") if max(rules.min_words, rules.min_chars_zh) <= 1
@@ -268,11 +287,10 @@ def may_fire(instruction: pl.Series, input: pl.Series, response: pl.Series,  # n
         truncated=pl.col("r").str.contains("```", literal=True)
         | ~pl.col("r").str.strip_chars_end().str.contains(r"[.!?。！？][”’\"')）」』】\]]?$")
         | pl.col("r").str.strip_chars_end().str.ends_with("..."),
-        doubled=(pl.col("r").str.len_chars() >= 2 * rules.doubled_min_chars)
-        & pl.col("r").str.slice(1).str.contains(pl.col("r").str.extract(r"^(\S{1,8})"), literal=True),
     )
     out = {name: masks[name] for name in masks.columns}
-    out |= {"refusal": may_refuse(response), "echo": _may_echo(instruction, response, rules)}
+    out |= {"refusal": may_refuse(response), "echo": _may_echo(instruction, response, rules),
+            "doubled": _may_double(response, rules)}
     if langs is not None:
         out["repetitive"] = _may_repeat(response, langs, rules)
     return out

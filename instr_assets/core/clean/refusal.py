@@ -19,6 +19,9 @@ _APOS = "['’]"
 _I_CANT = (rf"(?:i (?:cannot|can{_APOS}?t|can not|am unable to|am not able to|won{_APOS}?t be able to|"
            rf"will not be able to|do not have the ability to|don{_APOS}?t have the ability to)|"
            rf"i{_APOS}m (?:unable|not able) to)")
+_DECLINE = (r"(?:pass on (?:this|that|it)\b|pass(?= *(?:[.!,;]|$| for now| this time))|decline\b|say no\b"
+            r"|sit this one out)")
+_I_AM_GOING = rf"(?:{_APOS}m| am) (?:going to|gonna)"
 _EN_REFUSALS = [
     r"as an? (?:\w+ ){0,2}(?:ai|artificial intelligence|language model)\b",
     r"being an? (?:\w+ ){0,2}(?:ai|artificial intelligence|language model)\b",
@@ -37,10 +40,18 @@ _EN_REFUSALS = [
     rf"(?:that|this|it)(?:{_APOS}s| is) (?:something|a task|a request) (?:that )?i (?:can(?:not|{_APOS}t)|"
     rf"won{_APOS}t|am not able|{_APOS}m not able)",
     r"(?:outside|beyond)(?: of)? (?:the scope of )?(?:what i can|my (?:scope|capabilities|abilities|guidelines))",
-    rf"(?:i{_APOS}m|i am) (?:going to|gonna) have to (?:say no|decline|pass)", rf"(?:i{_APOS}ll|i will) have to pass",
+    # Declining in so many words: "I'll have to pass on this one", "I'm afraid I must decline", "I'd rather
+    # not write that". Passing on a thing, not passing a test ("I have to pass the exam").
+    rf"i(?:{_APOS}ll| will|{_APOS}d| would|{_I_AM_GOING})? (?:have to|need to|must|(?:have )?got to) {_DECLINE}",
+    rf"i(?:{_APOS}ll| will|{_I_AM_GOING}) {_DECLINE}",
+    rf"i(?:{_APOS}d| would) (?:rather|prefer) not\b",
+    # "I don't think I should answer that", "Not something I can assist with".
+    rf"i do(?:n{_APOS}t| not) think i (?:should|can|could|ought to) (?:help|assist|provide|answer|respond|write|"
+    r"create|generate|do|share|discuss|comply|engage)",
+    r"not something (?:that )?i (?:can|could|will|would|am able to)\b",
     rf"(?:guidelines|polic(?:y|ies)|rules|programming) (?:don{_APOS}t|do not|doesn{_APOS}t|does not|won{_APOS}t) "
     r"(?:allow|permit|let) me",
-    rf"i (?:refuse to|must refuse to|decline to|(?:would|{_APOS}d) rather not)\b",
+    r"i (?:refuse to|must refuse to|decline to)\b",
     rf"i{_APOS}?m afraid i (?:can(?:not|{_APOS}t)|won{_APOS}t)", r"i must (?:respectfully )?decline",
     r"i(?:['’]m| am) not in a position to", r"i do(?: not|n['’]t) feel comfortable",
     r"i(?: a|['’])m not (?:comfortable|allowed|permitted) (?:to )?",
@@ -63,7 +74,9 @@ _ZH_REFUSALS = [
     r"(?:抱歉|对不起|不好意思|遗憾|请原谅)[,，]?\s*(?:但是?)?(?:作为\w{0,12}[,，]?\s*)?我?"
     r"(?:不能|无法|不可以|没办法|没有|没法|帮不了)", r"帮不了(?:你|您)|无能为力|爱莫能助|恕难从命",
     # "我是一个人工智能助手，旨在…" introduces; "我是一个人工智能，没有…" declines.
-    r"我(?:只)?是(?:一个|一名)?(?:人工智能|ai|语言模型|机器人|程序)[^。！？]{0,12}(?:无法|不能|没有|不具备)", r"不方?便(?:回答|透露|提供|讨论)",
+    r"我(?:只)?是(?:一个|一名)?(?:人工智能|ai|语言模型|机器人|程序)[^。！？]{0,12}(?:无法|不能|没有|不具备)",
+    # "我不便协助完成这个请求", "这个问题我不回答", "这个不能做".
+    r"不方?便(?:回答|透露|提供|讨论|帮|协助|处理|写|完成|参与|回复)", r"(?:这个|这件事|这种事|此)(?:问题)?我?(?:不回答|不能做|不会做|做不了)",
     r"这个问题我(?:无法|不能)回答", r"我(?:必须|只能)?(?:拒绝|婉拒)", r"恕我(?:不能|无法|直言不能)",
     r"我没有(?:个人|自己的)(?:观点|意见|看法|感受|感情|情感|经历|偏好|喜好)",
     r"我(?:目前)?(?:没有|不具备)[^。，,]{0,20}(?:能力|功能)",

@@ -83,12 +83,13 @@ def strip_code(text: str) -> str:
     return INLINE_CODE.sub(" ", FENCED_CODE.sub("\n", text))
 
 
-def prose(text: str) -> str:
-    """The prose lines of `text`: no fenced or inline code, code or markup lines, or table rows; inline tags
-    of markup are dropped too."""
+def prose(text: str, tables: bool = False) -> str:
+    """The prose lines of `text`: no fenced or inline code, code or markup lines, or table rows (kept with
+    `tables`: their cells are words too); inline tags of markup are dropped too."""
     if not _may_have_code(text):
         return text
-    lines = [ln for ln in strip_code(text).split("\n") if not (is_code_line(ln) or is_table_row(ln))]
+    lines = [ln for ln in strip_code(text).split("\n")
+             if not (is_code_line(ln) or (not tables and is_table_row(ln)))]
     out = "\n".join(lines)
     return _MARKUP.sub(" ", out) if "<" in out else out
 

@@ -1,0 +1,219 @@
+"""Detector families widened for issue 9: each fix with hand-written cases of its phrasing family (not the quality
+bench's strings), and the finished look-alikes each must leave alone."""
+from __future__ import annotations
+
+import pytest
+
+from instr_assets.core.clean.dup_verify import VerifyRules, conversation_edits, text_edits
+from instr_assets.core.clean.junk import template_slots, truncated
+from instr_assets.core.clean.pii import find_pii
+from instr_assets.core.clean.quality import may_fire
+from instr_assets.core.clean.refusal import refusal
+
+import polars as pl
+
+
+def _pii(text: str) -> list[tuple[str, str]]:
+    return [(m.kind, m.text) for m in find_pii(text)]
+
+
+# ---------------------------------------------------------------- refusals said in other words
+
+@pytest.mark.parametrize("response", [
+    "I'd rather not do this one. Anything else on your mind?",
+    "Sorry, I'm going to have to pass on that.",
+    "I am afraid I must decline this request.",
+    "I'll sit this one out, thanks.",
+    "Honestly, I don't think I should write a reply like that.",
+    "Not something I could help with, I'm afraid.",
+    "抱歉，我不便回复这一类请求。",
+    "这件事我做不了，请见谅。",
+])
+def test_refusals_in_other_words_are_refusals(response):
+    assert refusal(response)[0] == "refusal"
+
+
+@pytest.mark.parametrize("response", [
+    "I have to pass the driving test before June, so I practise parking every evening with my father in the lot "
+    "behind the school.",
+    "I'd rather not eat late, but here is a quick dinner: fry two eggs, toast some bread, slice a tomato and add "
+    "salt and pepper to taste.",
+    "Pass the salt, please.",
+    "方便的话，请把文件发给我。",
+])
+def test_declining_words_in_an_answer_are_no_refusal(response):
+    assert refusal(response) is None
+
+
+# ---------------------------------------------------------------- truncation
+
+@pytest.mark.parametrize(("response", "prompt"), [
+    # a word one letter short of a common one
+    ("The committee met on Tuesday and approved the budget, which was unusuall", ""),
+    # a pronoun and an auxiliary after a finished sentence
+    ("The cache holds the last hundred queries. It can", ""),
+    # copied from the prompt, cut inside one of its words
+    ("Summary: the river floods every spring and the farmers move their catt",
+     "Rewrite: the river floods every spring and the farmers move their cattle uphill."),
+    ("The main rivers are the Danube and the Rhi", "Name the main rivers flowing through the Rhineland and Bavaria."),
+    # code cut inside a statement
+    ("You can do it like this:\n\ntotal = 0\nwhile", ""),
+    ("Use this:\n\nresult = compute(first,", ""),
+    ("Add them up:\n\nvalue = a +", ""),
+    # a list whose items all have a heading, the last one cut before its colon
+    ("Tips:\n1. Sleep well: rest at least eight hours.\n2. Eat breakfast: it keeps you alert.\n3. Plan a", ""),
+    # a list ending on an empty item
+    ("Languages to learn:\n+ Python\n+ Go\n+", ""),
+    ("Languages to learn:\n• Python\n• Go\n•", ""),
+])
+def test_cut_off_answers_are_truncated(response, prompt):
+    assert truncated(response, prompt=prompt)[0] == "truncated"
+
+
+@pytest.mark.parametrize(("response", "prompt"), [
+    ("The capital of Peru is Lima", ""),  # a sentence without a final period
+    # a sentence lacking its final period after a finished one: no evidence of a cut (the issue's wrong-reject
+    # class); a cut that lands on a whole word this way is left to the other evidence
+    ("Steam the broccoli for four minutes. Then drain it and season the florets", ""),
+    ("Use a list comprehension. It is faster than a loop in most cases", ""),
+    ("这是一个例子。它说明了问题", ""),
+    ("2007年赛季，河南建业对阵大连实德", ""),
+    ("Thanks for reading. Hope this helps", ""),  # a closing courtesy after a finished sentence
+    ("Here is the plan. Let me know if you want changes", ""),
+    ("1. Apples\n2. Pears\n3. Plums", ""),  # list items
+    ("for item in items:\n    print(item)", ""),  # code
+    ("x = [1, 2, 3]\ny = x[0]", ""),
+    ("We'll meet at the station. Later we go to the museum. See you there, Anna", ""),  # name at the end
+    ("The goal", "What is the main goal of the project? Name the goal in two words."),  # copied word whole
+    ("苹果，香蕉，橙子", ""),  # an enumeration without a full stop
+    ("北京、上海、广州、深圳", ""),
+])
+def test_finished_answers_are_not_truncated(response, prompt):
+    assert truncated(response, prompt=prompt) is None
+
+
+def test_an_extractive_span_ending_inside_a_prompt_word_is_judged():
+    prompt = "Passage: The expedition reached the summit at dawn.\nQuestion: When did they reach it?"
+    assert truncated("The expedition reached the summit at da", prompt=prompt)[0] == "truncated"
+    assert truncated("The expedition reached the summit at dawn", prompt=prompt) is None
+
+
+def test_a_long_chinese_span_copied_up_to_a_comma_is_not_truncated():
+    sentence = "这条铁路全长四百余公里，沿线设有二十多个车站，" * 14
+    prompt = f"阅读文章：{sentence}其余路段仍在建设中。"
+    span = sentence.rstrip("，")
+    assert len(span) > 300
+    assert truncated(span, prompt=prompt) is None
+
+
+# ---------------------------------------------------------------- template slots
+
+@pytest.mark.parametrize("response", [
+    "Dear <Client Name>,\n\nYour order has shipped.",
+    "Hello <<customer_name>>, your booking is confirmed.",
+    "Questions? Write to %(support_email)s and we will reply.",
+    "| Item | Price |\n|---|---|\n| Lamp | XXX dollars |",  # a slot in a table cell
+    "尊敬的【收件人】：您好！",
+    "您好，（此处填写称呼），感谢来信。",
+])
+def test_unfilled_slots_are_found(response):
+    assert template_slots(response)[0] == "template_slot"
+
+
+@pytest.mark.parametrize("response", [
+    "In C++ write std::cout << value << std::endl; to print it.",
+    "The ratio is 10 %(by weight) in most recipes.",
+    "| Level | Meaning |\n|---|---|\n| [INFO] | routine message |",
+    "Format it with `'%(name)s' % data`:\n```python\nprint('%(name)s' % data)\n```",
+])
+def test_slot_look_alikes_are_left_alone(response):
+    assert template_slots(response) is None
+
+
+def test_the_vectorized_prefilter_lets_the_new_slot_shapes_through():
+    responses = pl.Series(["Hi <Customer Name>!", "Dear <<first_name>>,", "Mail %(addr)s", "请联系（此处填写联系人）"])
+    blank = pl.Series([""] * len(responses))
+    assert may_fire(blank, blank, responses)["template_slot"].to_list() == [True] * len(responses)
+
+
+# ---------------------------------------------------------------- PII
+
+def test_an_unquoted_secret_stops_where_chinese_text_starts():
+    text = "配置如下：\nexport APP_SECRET=#Qm7vZ2&kLp9xRt4W正文：今天天气不错。"
+    assert _pii(text) == [("SECRET", "#Qm7vZ2&kLp9xRt4W")]
+    assert _pii("DB_PASS=Vb8!kq2Zr0sLm，记得保密") == [("SECRET", "Vb8!kq2Zr0sLm")]
+
+
+@pytest.mark.parametrize("text", [
+    "火车站简介：该站是区域枢纽。车站办公地址：江苏省南京市玄武区龙蟠路111号，邮编210000。",
+    "本馆是一座市立博物馆，开放时间为周二至周日。馆址：浙江省杭州市西湖区龙井路1号",
+    "嘉华苑为香港九龙红磡德安街22号的私人屋苑，共有三座。",
+    "From: Lincoln Park Zoo, 2001 N Clark St, Chicago, IL 60614",
+])
+def test_a_public_place_named_at_its_address_is_not_personal(text):
+    assert not [k for k, _ in _pii(text) if k == "ADDRESS"]
+
+
+@pytest.mark.parametrize("text", [
+    "我家住在江苏省南京市玄武区龙蟠路111号，离车站很近。",
+    "请寄到浙江省杭州市西湖区龙井路1号，博物馆旁边。",
+    "Ship the parcel to 2001 N Clark St, Chicago, IL 60614 please.",
+])
+def test_a_personal_address_near_a_public_place_is_still_found(text):
+    assert [k for k, _ in _pii(text) if k == "ADDRESS"] == ["ADDRESS"]
+
+
+# ---------------------------------------------------------------- Chinese value swaps in near-dedup
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("列出三座位于中国的著名山脉。", "列出三座位于美国的著名山脉。"),
+    ("介绍一下北京的气候特点。", "介绍一下南京的气候特点。"),
+])
+def test_a_chinese_word_swapped_for_another_word_is_another_pair(a, b):
+    assert text_edits(a, b, VerifyRules()) is None
+
+
+def test_a_value_swapped_throughout_a_conversation_is_another_pair():
+    a = [("user", "比较法国和德国的教育制度。"), ("assistant", "法国的教育高度集中，而德国由各州负责。法国的大学多为公立。")]
+    b = [("user", "比较英国和德国的教育制度。"), ("assistant", "英国的教育高度集中，而德国由各州负责。英国的大学多为公立。")]
+    assert conversation_edits(a, b, VerifyRules()) is None
+
+
+def test_a_chinese_name_replaced_by_a_longer_one_at_every_place_is_another_pair():
+    a = [("user", "介绍一下李明的生平。"), ("assistant", "李明出生于杭州，早年在杭州求学。后来李明成为一名医生，行医四十年。")]
+    b = [("user", "介绍一下欧阳修远的生平。"), ("assistant", "欧阳修远出生于杭州，早年在杭州求学。后来欧阳修远成为一名医生，行医四十年。")]
+    assert conversation_edits(a, b, VerifyRules()) is None
+
+
+def test_different_typos_in_a_chinese_conversation_stay_a_copy():
+    a = [("user", "介绍一下李明的生平。"), ("assistant", "李明出生于杭州，早年在杭州求学。后来李明成为一名医生，行医四十年。")]
+    b = [("user", "介绍一下李明的生平。"), ("assistant", "李明出生于杭州，早年在杭州求学学。后来李明成为一名医生，行医四十年")]
+    assert conversation_edits(a, b, VerifyRules()) is not None
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("请简要说明人工智能的发展历史。", "请简要说明工人智能的发展历史。"),  # two characters swapped
+    ("我们现在出发去机场吧。", "我们现再出发去机场吧。"),  # an input-method slip: not a word
+    ("把下面的句子翻译成英文。", "把下面的句子翻译成英闻。"),
+    # a homophone picked from the input method's list makes a word, and is still a typo
+    ("你把钥匙放在那里了？", "你把钥匙放在哪里了？"),
+    ("这项权力由议会行使。", "这项权利由议会行使。"),
+])
+def test_chinese_typos_stay_copies(a, b):
+    assert text_edits(a, b, VerifyRules()) is not None
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("The horses are eating hay.", "Horses eat hay."),  # words dropped all over a short answer
+    ("A horse is pulling a plow.", "The horse pulls the plow."),
+    ("Skier skis down the mountain", "A skier skis down a mountain."),
+])
+def test_words_dropped_all_over_a_short_answer_make_another_answer(a, b):
+    assert text_edits(a, b, VerifyRules()) is None
+
+
+def test_a_sentence_added_in_one_place_is_still_a_copy():
+    base = "Water boils at 100 degrees Celsius at sea level. At higher altitudes it boils at a lower temperature."
+    added = base.replace(" At higher", " On Mount Everest that is only about 70 degrees. At higher")
+    assert text_edits(base, added, VerifyRules()) == 0
+    assert text_edits(base, added.replace("Celsius", "Celsuis"), VerifyRules()) == 2  # one swap: two edits
