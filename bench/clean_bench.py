@@ -736,8 +736,8 @@ def markdown(result: dict) -> str:
     L += ["## Targets", ""]
     big = result["runs"].get("1000000")
     if big:
-        L.append(f"- 1M pairs in under 120 s: {big['clean']['seconds']:.1f} s "
-                 f"({'met' if big['clean']['seconds'] < 120 else 'NOT met'}); peak RSS under 4 GB: "
+        L.append(f"- 1M pairs in at most 90 s (issue 9): {big['clean']['seconds']:.1f} s "
+                 f"({'met' if big['clean']['seconds'] <= 90 else 'NOT met'}); peak RSS under 4 GB: "
                  f"{big['peak_rss_mb']:,.0f} MB ({'met' if big['peak_rss_mb'] < 4096 else 'NOT met'}).")
     else:
         L.append("- 1M: not run in this results file.")

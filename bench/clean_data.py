@@ -345,9 +345,9 @@ def _add_junk(resp: str, lang: str, r: random.Random) -> tuple[str, str]:
     kind = r.choice(["empty_response", "refusal", "template_slot"])
     if kind == "empty_response":
         return "", kind
-    sep = "" if lang == "zh" else " "
     if kind == "refusal":
-        return r.choice(_REFUSALS[lang]) + sep + resp, kind
+        # A refusal in place of the answer: one followed by the whole answer is a disclaimer, kept by default.
+        return r.choice(_REFUSALS[lang]), kind
     return r.choice(_SLOTS[lang]) + resp, kind
 
 
