@@ -295,7 +295,25 @@ def test_ip_classes_are_configurable():
 def test_phone_regions_decide_national_numbers():
     # A UK national number is only read as one where GB numbering is tried.
     assert [m.kind for m in find_pii("Our London desk: 020 7946 0958.")] == ["PHONE"]
-    assert find_pii("Our London desk: 020 7946 0958.", rules=PiiRules(phone_regions=("US",))) == []
+    assert find_pii("Our London desk: 020 7946 0958.", rules=PiiRules(phone_regions=("US",), phone_regions_more=())) == []
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("Ruf mich an: 01512 3774145", "01512 3774145"),  # a German mobile, written nationally
+    ("Our Lagos office: 234 2033 41 5975", "234 2033 41 5975"),  # a calling code without its "+"
+    ("The Singapore line is 65 6129 7782.", "65 6129 7782"),
+])
+def test_numbers_of_other_regions_are_phones(text, number):
+    assert [m.text for m in find_pii(text)] == [number]
+
+
+@pytest.mark.parametrize("text", [
+    "Her mobile: 07700 900461",  # the UK's range for fiction: GB could hold it, so no other region is asked
+    "The total was 12 345 678 dollars.",  # thousands, not a calling code
+    "Order 100 2000 3000 shipped",
+])
+def test_reserved_numbers_and_grouped_amounts_are_not_phones(text):
+    assert find_pii(text) == []
 
 
 def test_redact_values_replaces_standalone_occurrences_only():

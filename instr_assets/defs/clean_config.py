@@ -49,6 +49,9 @@ class CleanConfig(dg.Config):
                                          description="regions whose national numbers (without '+') are found in text without Han characters")
     pii_phone_regions_cjk: list[str] = Field(default=list(_PII.phone_regions_cjk),
                                              description="the same for text with Han characters")
+    pii_phone_regions_more: list[str] = Field(default=list(_PII.phone_regions_more),
+                                              description="regions tried next, for national numbers (with their "
+                                                          "trunk 0) that the regions above could not even hold")
     # Language
     languages: list[str] = Field(default=list(_RULES.languages), description="languages kept (fastText codes such as en, zh, fr); empty keeps all")
     min_lang_confidence: float = Field(default=_RULES.min_lang_confidence, ge=0, le=1, description="below this fastText probability the script guess stands")
@@ -100,7 +103,8 @@ class CleanConfig(dg.Config):
             max_prompt_chars=self.max_prompt_chars, quality=q, pii_action=self.pii_action,
             pii=pii.PiiRules(kinds=tuple(self.pii_kinds), ip_classes=frozenset(self.pii_ip_classes),
                              phone_regions=tuple(self.pii_phone_regions),
-                             phone_regions_cjk=tuple(self.pii_phone_regions_cjk)),
+                             phone_regions_cjk=tuple(self.pii_phone_regions_cjk),
+                             phone_regions_more=tuple(self.pii_phone_regions_more)),
             blocklist_terms=quality.load_blocklist(self.blocklist_file) if self.blocklist_file else (),
             languages=tuple(self.languages), min_lang_confidence=self.min_lang_confidence,
             near_dup=near_dedup.NearDupRules(

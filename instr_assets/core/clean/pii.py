@@ -41,6 +41,11 @@ class PiiRules:
     # Regions whose national numbering (no "+") is tried for phones in text without and with Han characters.
     phone_regions: tuple[str, ...] = ("US", "GB")
     phone_regions_cjk: tuple[str, ...] = ("CN",)
+    # Tried next, for a number no region above could even hold (a possible length and prefix there): a number
+    # in one of their shapes that they call invalid is a reserved or fictional one (07700 900461), not some
+    # other country's. These all dial nationally with a trunk 0, and a number is read as theirs only when
+    # written with it.
+    phone_regions_more: tuple[str, ...] = ("IE", "DE", "NL", "FR", "AU", "NZ", "IN", "JP", "KR", "NG", "ZA", "BR")
 
 
 DEFAULT_PII_RULES = PiiRules()
@@ -51,7 +56,7 @@ def validate_pii_rules(rules: PiiRules) -> None:
         if set(given) - set(known):
             raise ValueError(f"pii {name}: unknown {sorted(set(given) - set(known))}; known: {known}")
     regions = phonenumbers.SUPPORTED_REGIONS
-    bad = [r for r in (*rules.phone_regions, *rules.phone_regions_cjk) if r not in regions]
+    bad = [r for r in (*rules.phone_regions, *rules.phone_regions_cjk, *rules.phone_regions_more) if r not in regions]
     if bad:
         raise ValueError(f"pii phone regions: unknown {bad}")
 
@@ -208,10 +213,26 @@ def _valid_phone(m: re.Match, rules: PiiRules) -> bool:
     written, announced = bool(re.search(r"[ .()-]", value)), bool(_PHONE_WORD_BEFORE.search(before))
     if not (written or announced):
         return False
+    if written and _country_code_first(value):
+        return True
     cjk = bool(_HAN.search(m.string))
-    regions = rules.phone_regions_cjk if cjk else rules.phone_regions
-    return (any(_phone_valid_in(value, region) for region in regions if _trunk_prefix_ok(value, region))
-            or cjk and announced and "CN" in regions and bool(_CN_LOCAL.fullmatch(value)))
+    first = rules.phone_regions_cjk if cjk else rules.phone_regions
+    if cjk and announced and "CN" in first and _CN_LOCAL.fullmatch(value):
+        return True
+    regions = [r for r in first if _trunk_prefix_ok(value, r)]
+    if any(_phone_valid_in(value, region) for region in regions):
+        return True
+    return not any(_phone_possible_in(value, region) for region in regions) and any(
+        _phone_valid_in(value, region) for region in rules.phone_regions_more if _trunk_prefix_ok(value, region))
+
+
+def _country_code_first(value: str) -> bool:
+    """An international number written without its "+" ("234 2033 41 5975", "65 6129 7782"): a first group
+    of one to three digits that is a calling code under which the rest is a valid number. Groups of three
+    after the first are thousands ("12 345 678"), not a phone."""
+    groups = [g for g in re.split(r"[ ()-]+", value) if g]
+    return (len(groups) >= 3 and len(groups[0]) <= 3 and not all(len(g) == 3 for g in groups[1:])
+            and _phone_valid_in("+" + value, None))
 
 
 def _trunk_prefix_ok(value: str, region: str) -> bool:
@@ -224,6 +245,13 @@ def _trunk_prefix_ok(value: str, region: str) -> bool:
 def _phone_valid_in(value: str, region: str | None) -> bool:
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(value, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _phone_possible_in(value: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(value, region))
     except phonenumbers.NumberParseException:
         return False
 
@@ -310,7 +338,8 @@ _LITERAL = _value_test(sv.literal_secret)
 # national numbers with a trunk 0 ("020 7946 0958", "(010) 6552 9988", "01632 960123"). Year ranges such as
 # "2019-2020" or "100 000" must not flag a text.
 _PHONE_HINT = (r"\+\d|\d{7}|\d{3}[ .)-]\s?\d{3}[ .-]\d{4}|1[3-9]\d[ -]\d{4}|0\d{1,4}[ )-]\s?\d{3,4}[ -]\d{4}"
-               r"|0\d{2,4}[ -]\d{6}|00\d{1,3}[ -]\d|(?:电话|手机|号码)\D{0,6}[2-9]\d{2,3}[ -]?\d{4}")
+               r"|0\d{2,5}[ -]\d{2,8}|00\d{1,3}[ -]\d|[1-9]\d{0,2} \d{2,4} \d{2,4}"
+               r"|(?:电话|手机|号码)\D{0,6}[2-9]\d{2,3}[ -]?\d{4}")
 
 # Order is specificity: on two candidates with the same span the earlier detector wins.
 _DETECTORS = (
