@@ -20,6 +20,8 @@ def _pii(text: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- refusals said in other words
 
 @pytest.mark.parametrize("response", [
+    "无可奉告。",
+    "抱歉，我不便作答，请另寻渠道。",
     "I'd rather not do this one. Anything else on your mind?",
     "Sorry, I'm going to have to pass on that.",
     "I am afraid I must decline this request.",
