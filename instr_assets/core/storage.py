@@ -145,6 +145,7 @@ class StepVersion:
     def __init__(self, store: "DataStore", step: str, version_id: str):
         self.store, self.step, self.version_id = store, _check_name("step", step), version_id
         self.folder = store.steps_dir / step / version_id
+        self.catalog_warning: str | None = None  # set when the data is live but a view could not be written
 
     def table_path(self, table: str) -> Path:
         return self.folder / f"{_check_name('table', table)}.parquet"
@@ -165,7 +166,6 @@ class Stage(StepVersion):
         self.views: dict[str, str] = {}  # view name -> Parquet path or glob, relative to the output root
         self.abandoned: str | None = None
         self.published = False
-        self.catalog_warning: str | None = None  # set when the data was published but a view could not be written
 
     def table_path(self, table: str) -> Path:
         """Where to write table `table` (for writers that stream rows out instead of holding a frame)."""
@@ -380,6 +380,11 @@ class DataStore:
             finally:
                 con.close()
         return problems
+
+    def ensure_catalog(self) -> str | None:
+        """Rebuild the DuckDB file when it is missing (a step that keeps its live version publishes nothing, so
+        would never notice); returns a warning, as publishing does, instead of raising."""
+        return self._ensure_views({})
 
     def rebuild_catalog(self) -> list[str]:
         """Recreate the DuckDB file from the published versions (after it was deleted, or the folder moved).

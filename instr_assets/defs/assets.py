@@ -66,13 +66,14 @@ def _stop_unless_checks_pass(stage: Stage, checks: list[dg.AssetCheckResult]):
             metadata={"failed_checks": dg.MetadataValue.json([c.check_name for c in failed])})
 
 
-def _published(context: dg.AssetExecutionContext, stage: Stage, *upstream: StepVersion) -> dict:
-    """Which version this materialization published and which upstream versions it was built from."""
-    metadata = {"version_id": stage.version_id,
+def _published(context: dg.AssetExecutionContext, version: StepVersion, *upstream: StepVersion) -> dict:
+    """Which version this materialization published (or kept live) and which upstream versions it was built
+    from."""
+    metadata = {"version_id": version.version_id,
                 "upstream_versions": dg.MetadataValue.json({u.step: u.version_id for u in upstream})}
-    if stage.catalog_warning:
-        context.log.warning(stage.catalog_warning)
-        metadata["catalog_warning"] = stage.catalog_warning
+    if version.catalog_warning:
+        context.log.warning(version.catalog_warning)
+        metadata["catalog_warning"] = version.catalog_warning
     return metadata
 
 

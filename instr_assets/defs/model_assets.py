@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-import duckdb
 import polars as pl
 from pydantic import Field
 
@@ -38,16 +37,10 @@ def _shards(context, store):
 
 
 def _reused(context, store, live, *upstream) -> dict:
-    """_published's metadata for a stage that kept its live version. Publishing nothing, it would never notice a
-    deleted DuckDB file, so it rebuilds the catalog from the published versions, model stages included."""
-    if not store.duckdb_path.exists():
-        try:
-            if problems := store.rebuild_catalog():
-                context.log.warning(f"rebuilt the missing DuckDB catalog {store.duckdb_path}, except: {problems}")
-        except (duckdb.Error, TimeoutError) as e:  # as when publishing: the data is fine, the views can wait
-            context.log.warning(f"could not rebuild the missing DuckDB catalog {store.duckdb_path} ({e}); run "
-                                f"`python -m instr_assets.catalog rebuild --root {store.root}`")
-    return {"version_id": live.version_id, "upstream_versions": dg.MetadataValue.json({u.step: u.version_id for u in upstream})}
+    """_published's metadata for a stage that kept its live version; the DuckDB file is rebuilt if it was
+    deleted, model stages included."""
+    live.catalog_warning = store.ensure_catalog()
+    return _published(context, live, *upstream)
 
 
 # ---------------------------------------------------------------------------------------- tokenized_shards

@@ -40,7 +40,7 @@ def sha(text: str, n: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
 
 
-def _row(entry, file: str, locator: str, line: int | None, record: str | None, error: str | None) -> dict:
+def raw_row(entry, file: str, locator: str, line: int | None, record: str | None, error: str | None) -> dict:
     record = record if record is not None else ""
     # A JSON escape of half a surrogate pair ("\ud83d") re-serialised with ensure_ascii=False is a lone
     # surrogate that UTF-8 (and so the frame) cannot hold; write it back as its escape.
@@ -79,7 +79,7 @@ def _object_records(entry, path: Path, display: str) -> list[dict]:
         error = rec.error
         if error is None and not isinstance(rec.value, dict):
             error = f"record is a JSON {type(rec.value).__name__}, expected an object"
-        rows.append(_row(entry, display, rec.locator, rec.line, rec.text, error))
+        rows.append(raw_row(entry, display, rec.locator, rec.line, rec.text, error))
     return rows
 
 
@@ -89,21 +89,21 @@ def _squad_records(entry, path: Path, display: str) -> list[dict]:
     for article in _json_records(entry, path, display, default_records_key="data"):
         art, where = article.value, article.locator
         if article.error is not None:
-            rows.append(_row(entry, display, where, article.line, article.text, article.error))
+            rows.append(raw_row(entry, display, where, article.line, article.text, article.error))
             continue
         paragraphs = art.get("paragraphs") if isinstance(art, dict) else None
         if not isinstance(paragraphs, list):
-            rows.append(_row(entry, display, where, article.line, article.text, "article has no 'paragraphs' list"))
+            rows.append(raw_row(entry, display, where, article.line, article.text, "article has no 'paragraphs' list"))
             continue
         for j, para in enumerate(paragraphs):
             qas = para.get("qas") if isinstance(para, dict) else None
             if not isinstance(qas, list):
-                rows.append(_row(entry, display, f"{where}.paragraphs[{j}]", article.line,
+                rows.append(raw_row(entry, display, f"{where}.paragraphs[{j}]", article.line,
                                  json.dumps(para, ensure_ascii=False), "paragraph has no 'qas' list"))
                 continue
             for k, qa in enumerate(qas):
                 rec = {"title": art.get("title"), "context": para.get("context"), "qa": qa}
-                rows.append(_row(entry, display, f"{where}.paragraphs[{j}].qas[{k}]", article.line,
+                rows.append(raw_row(entry, display, f"{where}.paragraphs[{j}].qas[{k}]", article.line,
                                  json.dumps(rec, ensure_ascii=False), None))
     return rows
 
@@ -114,13 +114,13 @@ def _self_instruct_records(entry, path: Path, display: str) -> list[dict]:
         obj = task.value
         if task.error is not None or not isinstance(obj, dict) or not isinstance(obj.get("instances"), list) \
                 or not obj["instances"]:
-            rows.append(_row(entry, display, task.locator, task.line, task.text,
+            rows.append(raw_row(entry, display, task.locator, task.line, task.text,
                              task.error or "self-instruct task without an 'instances' list"))
             continue
         # One raw record per instance, keeping the task's own text verbatim beside it.
         for k, inst in enumerate(obj["instances"]):
             rec = {k2: v for k2, v in obj.items() if k2 != "instances"} | {"instance": inst}
-            rows.append(_row(entry, display, f"{task.locator} instances[{k}]", task.line,
+            rows.append(raw_row(entry, display, f"{task.locator} instances[{k}]", task.line,
                              json.dumps(rec, ensure_ascii=False), None))
     return rows
 
@@ -139,14 +139,14 @@ def _tabular_records(entry, path: Path, display: str) -> list[dict]:
     else:
         raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': unsupported file type {suffix!r} "
                                    "(use .json, .jsonl, .csv, .tsv or .parquet)")
-    return [_row(entry, display, r.locator, r.line, r.text, r.error) for r in records]
+    return [raw_row(entry, display, r.locator, r.line, r.text, r.error) for r in records]
 
 
 def _generated_records(entry) -> list[dict]:
     tasks = generate_verifiable_tasks(entry.per_kind_per_lang, seed=entry.seed, langs=tuple(entry.langs))
     display = f"builtin:verifiable_tasks(seed={entry.seed})"
     return [
-        _row(entry, display, f"task[{i}]", None, json.dumps(rec, ensure_ascii=False), None)
+        raw_row(entry, display, f"task[{i}]", None, json.dumps(rec, ensure_ascii=False), None)
         for i, rec in enumerate(tasks.iter_rows(named=True))
     ]
 

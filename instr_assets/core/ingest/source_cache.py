@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from . import source_config as sc
-from .raw_sources import RAW_SCHEMA, _row as raw_row, read_source
+from .raw_sources import RAW_SCHEMA, raw_row, read_source
 from ..storage import new_file, sweep_stale_temps
 from .unify import unify
 from ..versioning import file_sha, frame_version, json_digest
