@@ -1,9 +1,10 @@
 """Readers for every supported source format. Each raw record is kept verbatim with its provenance.
 
 A record that does not parse becomes a row with `parse_error` set; it is never dropped, and one bad record
-never stops the rest of the file. json_reader.py and table_reader.py find the records; this module makes them
-raw rows. A file whose layout leaves its records unclear (a wrapped document with several lists, a repeated CSV
-header, a declared encoding its byte-order mark contradicts) raises SourceConfigError naming source, field and file.
+never stops the rest of the file. json_reader.py, table_reader.py and dataset_folder.py find the records; this
+module makes them raw rows. A file whose layout leaves its records unclear (a wrapped document with several
+lists, a repeated CSV header, a declared encoding its byte-order mark contradicts) raises SourceConfigError naming
+source, field and file.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pathlib import Path
 import polars as pl
 
 from . import source_config as sc
+from .dataset_folder import DatasetFolderError, dataset_records
+from .format_detection import FormatUndetected, head_text, is_task_file, record_format
 from .json_reader import DocumentShapeError, JsonRecordReader, RawRecord
+from .message_trees import TreeCollector
 from .table_reader import TableShapeError, csv_records, parquet_records
 from .text_decoding import DecodedText, decode
 from .verifiable_tasks import generate_verifiable_tasks
@@ -73,9 +77,35 @@ def _json_records(entry, path: Path, display: str, default_records_key: str | No
         raise sc.SourceConfigError(f"source {entry.name!r}: field 'records_key': {display}: {e}") from None
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+
+def _rows(entry, path: Path, display: str) -> Iterator[RawRecord]:
+    """The records of a JSON/JSONL file, a CSV/TSV/Parquet table (by suffix) or a datasets save_to_disk folder."""
+    if path.is_dir():
+        try:
+            yield from dataset_records(path, getattr(entry, "splits", None))
+        except DatasetFolderError as e:
+            raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': {e}") from None
+        return
+    if getattr(entry, "splits", None):
+        raise sc.SourceConfigError(f"source {entry.name!r}: field 'splits': {display} is a file; splits are read "
+                                   "only from a datasets save_to_disk folder")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        try:
+            yield from csv_records(_decoded(entry, path, display), "\t" if suffix == ".tsv" else None)
+        except TableShapeError as e:
+            raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': {display}: {e}") from None
+    elif suffix == ".parquet":
+        yield from parquet_records(path)
+    else:
+        yield from _json_records(entry, path, display)
+
+
 def _object_records(entry, path: Path, display: str) -> list[dict]:
     rows = []
-    for rec in _json_records(entry, path, display):
+    for rec in _rows(entry, path, display):
         error = rec.error
         if error is None and not isinstance(rec.value, dict):
             error = f"record is a JSON {type(rec.value).__name__}, expected an object"
@@ -110,7 +140,7 @@ def _squad_records(entry, path: Path, display: str) -> list[dict]:
 
 def _self_instruct_records(entry, path: Path, display: str) -> list[dict]:
     rows = []
-    for task in _json_records(entry, path, display):
+    for task in _rows(entry, path, display):
         obj = task.value
         if task.error is not None or not isinstance(obj, dict) or not isinstance(obj.get("instances"), list) \
                 or not obj["instances"]:
@@ -127,19 +157,45 @@ def _self_instruct_records(entry, path: Path, display: str) -> list[dict]:
 
 def _tabular_records(entry, path: Path, display: str) -> list[dict]:
     suffix = path.suffix.lower()
-    if suffix in (".json", ".jsonl"):
-        return _object_records(entry, path, display)
-    if suffix in (".csv", ".tsv"):
-        try:
-            records = list(csv_records(_decoded(entry, path, display), "\t" if suffix == ".tsv" else None))
-        except TableShapeError as e:
-            raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': {display}: {e}") from None
-    elif suffix == ".parquet":
-        records = parquet_records(path)
-    else:
+    if not path.is_dir() and suffix not in (".json", ".jsonl") + TABLE_SUFFIXES:
         raise sc.SourceConfigError(f"source {entry.name!r}: field 'path': unsupported file type {suffix!r} "
-                                   "(use .json, .jsonl, .csv, .tsv or .parquet)")
-    return [raw_row(entry, display, r.locator, r.line, r.text, r.error) for r in records]
+                                   "(use .json, .jsonl, .csv, .tsv, .parquet or a datasets save_to_disk folder)")
+    return _object_records(entry, path, display)
+
+
+def _oasst_records(entry, path: Path, display: str) -> list[dict]:
+    """One raw record per root-to-leaf path of each message tree (message_trees.py says how)."""
+    collector = TreeCollector()
+    rows = []
+    for rec in _rows(entry, path, display):
+        rows += [raw_row(entry, display, *p) for p in collector.add(rec)]
+    rows += [raw_row(entry, display, *p) for p in collector.finish()]
+    return rows
+
+
+def _natural_instructions_records(entry, path: Path, display: str) -> list[dict]:
+    """One raw record per instance (per output with `outputs: each`), carrying the task's Definition.
+
+    A task file is one JSON object whose lists (Instances, examples, categories) belong together, so it is
+    parsed whole: a file that does not parse is unreadable, named with the parser's message."""
+    where = f"source {entry.name!r}: field 'path': {display}"
+    try:
+        task = json.loads(_decoded(entry, path, display).text)
+    except (ValueError, RecursionError) as e:
+        raise sc.SourceConfigError(f"{where}: not a Natural Instructions task file: JSON parse error: {e}") from None
+    if not isinstance(task, dict) or not isinstance(task.get("Instances"), list):
+        raise sc.SourceConfigError(f"{where}: not a Natural Instructions task file (no 'Instances' list)")
+    mode = getattr(entry, "outputs", "first")  # an `auto` entry has the default
+    shared = {"task": path.stem, "Definition": task.get("Definition"), "outputs": mode}
+    rows = []
+    for k, inst in enumerate(task["Instances"]):
+        outputs = inst.get("output") if isinstance(inst, dict) else None
+        each = range(len(outputs)) if mode == "each" and isinstance(outputs, list) and outputs else [None]
+        for j in each:
+            locator = f"Instances[{k}]" + (f" output[{j}]" if j is not None else "")
+            rec = shared | {"instance": inst, "output_index": j or 0}
+            rows.append(raw_row(entry, display, locator, None, json.dumps(rec, ensure_ascii=False), None))
+    return rows
 
 
 def _generated_records(entry) -> list[dict]:
@@ -149,6 +205,17 @@ def _generated_records(entry) -> list[dict]:
         raw_row(entry, display, f"task[{i}]", None, json.dumps(rec, ensure_ascii=False), None)
         for i, rec in enumerate(tasks.iter_rows(named=True))
     ]
+
+
+def _detected_format(entry, path: Path, display: str) -> str:
+    """The format of an `auto` entry's file; raw rows carry it, so unify converts them as that format."""
+    if not path.is_dir() and is_task_file(path, head_text(path)):
+        return "natural_instructions"
+    try:
+        return record_format(_rows(entry, path, display))
+    except FormatUndetected as e:
+        raise sc.SourceConfigError(f"source {entry.name!r}: field 'format': auto cannot tell the format of "
+                                   f"{display}: {e}") from None
 
 
 def read_source(entry, base_dir: Path) -> pl.DataFrame:
@@ -163,10 +230,14 @@ def read_source(entry, base_dir: Path) -> pl.DataFrame:
             # Resolved through symlinks and refused unless a regular file inside the allowed roots.
             path = sc.source_path(entry, base_dir)
             display = str(path)
+            if entry.format == "auto":
+                entry = entry.model_copy(update={"format": _detected_format(entry, path, display)})
         readers = {
             "squad": _squad_records,
             "self_instruct": _self_instruct_records,
             "tabular": _tabular_records,
+            "oasst": _oasst_records,
+            "natural_instructions": _natural_instructions_records,
         }
         rows = readers.get(entry.format, _object_records)(entry, path, display)
     return pl.DataFrame(rows, schema=RAW_SCHEMA)

@@ -13,6 +13,7 @@ by hand before it could run.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,14 @@ from pathlib import Path
 import polars as pl
 
 from . import source_config as sc
+from .dataset_folder import folder_files, folder_sha, is_dataset_folder
 from .raw_sources import RAW_SCHEMA, raw_row, read_source
+from ..progress import Progress
 from ..storage import new_file, sweep_stale_temps
 from .unify import unify
 from ..versioning import file_sha, frame_version, json_digest
 
+_log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------ file snapshots
 def source_file(entry, base_dir: Path) -> Path | None:
@@ -41,9 +45,11 @@ def source_file(entry, base_dir: Path) -> Path | None:
 
 
 def _regular_file_sha(path: Path, known: dict[str, str] | None = None) -> str | None:
-    """The content hash of a readable regular file; None for anything else (absent, a folder, a FIFO, which
-    would block a read, or unreadable): reading the source reports which."""
+    """The content hash of a readable regular file or datasets save_to_disk folder; None for anything else
+    (absent, another folder, a FIFO, which would block a read, or unreadable): reading the source reports which."""
     try:
+        if is_dataset_folder(path):
+            return folder_sha(path)
         if not path.is_file():
             return None
         return (known or {}).get(str(path)) or file_sha(path)
@@ -55,7 +61,10 @@ def watched_files(sources_file: str | Path) -> list[Path]:
     """The sources YAML and every file its enabled entries read. Raises SourceConfigError for a bad YAML."""
     yaml_path = Path(sources_file).resolve()
     entries, base = sc.load_sources(yaml_path)
-    files = [yaml_path] + [p for p in (source_file(e, base) for e in entries) if p is not None]
+    files = [yaml_path]
+    for path in (source_file(e, base) for e in entries):
+        # A save_to_disk folder is watched through the files that make it up.
+        files += folder_files(path) if path is not None and is_dataset_folder(path) else [path] if path else []
     return list(dict.fromkeys(files))
 
 
@@ -191,6 +200,7 @@ class SourceCache:
         SourceReadError instead.
         """
         frames, builds, keep = [], [], {}
+        progress = Progress(_log, "raw_sources", len(entries), "sources read")
         for entry in entries:
             key = self.raw_key(entry, base_dir, code_version, file_shas)
             cached = self._load("raw", entry.name, key, ("raw",))
@@ -213,6 +223,7 @@ class SourceCache:
             frames.append(df)
             builds.append(SourceBuild(entry.name, key, reused, df.height))
             keep[entry.name] = key
+            progress.advance()
         self.prune("raw", keep)
         raw = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
         return raw, builds

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 PACKAGE_DATA = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_SOURCES_FILE = PACKAGE_DATA / "sources.yaml"
@@ -28,7 +28,8 @@ class _Entry(BaseModel):
 
 
 class _FileEntry(_Entry):
-    path: str = Field(description="The file to read: relative to the sources file's folder, or under a data root")
+    path: str = Field(description="The file (or datasets save_to_disk folder) to read: relative to the sources "
+                                  "file's folder, or under a data root")
     encoding: str | None = Field(default=None, description="Declared text encoding (e.g. utf-16); none: UTF-8")
     records_key: str | None = Field(default=None, description="For a wrapped JSON document ({\"data\": [...]}): "
                                                               "the key of its list of records")
@@ -42,6 +43,8 @@ class _FileEntry(_Entry):
         default="reject", description="What an unreadable source does: 'reject' (a rejected source; the "
                                       "raw_sources_readable check fails and blocks), 'warn' (a rejected source; the "
                                       "check warns, the run goes on with the other sources) or 'stop' (fail at once)")
+    splits: list[str] | None = Field(default=None, description="For a datasets save_to_disk folder holding a "
+                                                               "DatasetDict: the splits to read (default: all)")
     # Where the sources file allows this entry's file to be; set by load_sources, not part of the options.
     _allowed_roots: tuple[Path, ...] = PrivateAttr(default=())
 
@@ -85,6 +88,51 @@ class SelfInstructSource(_FileEntry):
     format: Literal["self_instruct"]
 
 
+class KeyedTurnsSource(_FileEntry):
+    """A list of turns, each one object holding a user message and its answer under two keys (Firefly's
+    `conversation: [{"human": ..., "assistant": ...}]`); without user_key/assistant_key the pair of keys is
+    recognised per record among the usual ones."""
+
+    format: Literal["keyed_turns"]
+    conversation_key: str = "conversation"
+    user_key: str | None = None
+    assistant_key: str | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self):
+        if (self.user_key is None) != (self.assistant_key is None):
+            raise ValueError("set user_key and assistant_key together, or neither")
+        return self
+
+
+class OpenAssistantSource(_FileEntry):
+    """OpenAssistant message trees: nested trees (`prompt` with `replies`) or flat messages with
+    `message_tree_id`/`parent_id`; every root-to-leaf path is one conversation."""
+
+    format: Literal["oasst"]
+    # A nested tree is two JSON levels (message, replies) per message: long conversations need more than 64.
+    max_depth: int = Field(default=256, ge=1, le=10_000, description="Deepest JSON nesting a record may have; a "
+                                                                     "deeper record is rejected, not read")
+    langs: list[str] | None = Field(default=None, description="Keep only conversations whose messages are all in "
+                                                              "these languages (their `lang` field); none: all")
+    branches: Literal["all", "best"] = Field(default="all", description="'all': every root-to-leaf path; 'best': "
+                                                                        "only paths through best-ranked replies")
+
+
+class NaturalInstructionsSource(_FileEntry):
+    """A Natural Instructions task file: its Definition is the instruction of every instance."""
+
+    format: Literal["natural_instructions"]
+    outputs: Literal["first", "each"] = Field(default="first", description="'first': one pair per instance, its "
+                                                                           "first output; 'each': one per output")
+
+
+class AutoSource(_FileEntry):
+    """A file whose record format is told from the file itself (format_detection.py says how)."""
+
+    format: Literal["auto"]
+
+
 class ColumnMap(BaseModel):
     model_config = ConfigDict(extra="forbid")
     instruction: str
@@ -120,7 +168,8 @@ class GeneratedSource(_Entry):
 SourceEntry = Annotated[
     Union[
         AlpacaSource, ShareGPTSource, MessagesSource, SquadSource, SelfInstructSource,
-        TabularSource, SeedSource, GeneratedSource,
+        TabularSource, KeyedTurnsSource, OpenAssistantSource, NaturalInstructionsSource, AutoSource,
+        SeedSource, GeneratedSource,
     ],
     Field(discriminator="format"),
 ]
@@ -185,7 +234,8 @@ def _explain(path: Path, raw, err: ValidationError) -> str:
             if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 field = "format"
             else:
-                field = ".".join(str(x) for x in loc[3:]) or ".".join(str(x) for x in loc[2:]) or "(entry)"
+                # loc[2] is the format's tag; an error of the whole entry (a rule across fields) has nothing after.
+                field = ".".join(str(x) for x in loc[3:]) or "(entry)"
             lines.append(f"  entry #{idx} ({name or 'unnamed'}), field '{field}': {item['msg']}")
         else:
             lines.append(f"  {where or '(top level)'}: {item['msg']}")
@@ -248,8 +298,9 @@ def _check_inside_roots(entry, base: Path, where: str) -> Path | None:
 
 
 def source_path(entry, base: Path) -> Path:
-    """The regular file a file-based entry reads, checked as it is now (the file may have changed since the
-    sources file was loaded). Raises SourceConfigError naming the source, the field and why."""
+    """The regular file (or datasets save_to_disk folder) a file-based entry reads, checked as it is now (the
+    file may have changed since the sources file was loaded). Raises SourceConfigError naming the source, the
+    field and why."""
     where = f"source {entry.name!r}: field 'path'"
     path = _check_inside_roots(entry, base, where)
     if path is None:
@@ -260,6 +311,10 @@ def source_path(entry, base: Path) -> Path:
         raise SourceConfigError(f"{where}: file {path} does not exist") from None
     except OSError as e:
         raise SourceConfigError(f"{where}: {path}: {e.strerror or e}") from None
+    from .dataset_folder import is_dataset_folder  # here: its readers import this module's error class
+
+    if stat.S_ISDIR(mode) and is_dataset_folder(path):
+        return path  # a datasets save_to_disk folder, read as its Arrow files
     if not stat.S_ISREG(mode):
         kind = "folder" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(
             mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"

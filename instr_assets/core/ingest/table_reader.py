@@ -143,13 +143,18 @@ def _shown(value):
     return f"<{len(value)} bytes>" if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
 
 
+def row_record(locator: str, record: dict) -> RawRecord:
+    """One table row (Parquet, Arrow) as a record; a row with a binary cell is rejected, naming the column."""
+    try:
+        return RawRecord(locator, None, json.dumps(record, ensure_ascii=False, default=_json_cell), record, None)
+    except _BinaryValue:
+        columns = [repr(k) for k, v in record.items() if _holds_bytes(v)]
+        return RawRecord(locator, None, json.dumps(record, ensure_ascii=False, default=_shown), None,
+                         f"binary data in column{'s' * (len(columns) > 1)} {', '.join(columns)}: expected text, "
+                         "found bytes")
+
+
 def parquet_records(path: Path) -> Iterator[RawRecord]:
-    """Every row of a Parquet file; a row with a binary cell is rejected, naming the column."""
+    """Every row of a Parquet file."""
     for i, record in enumerate(pl.read_parquet(path).iter_rows(named=True)):
-        try:
-            yield RawRecord(f"row {i}", None, json.dumps(record, ensure_ascii=False, default=_json_cell), record, None)
-        except _BinaryValue:
-            columns = [repr(k) for k, v in record.items() if _holds_bytes(v)]
-            yield RawRecord(f"row {i}", None, json.dumps(record, ensure_ascii=False, default=_shown), None,
-                            f"binary data in column{'s' * (len(columns) > 1)} {', '.join(columns)}: expected text, "
-                            "found bytes")
+        yield row_record(f"row {i}", record)

@@ -8,7 +8,9 @@ import polars as pl
 from .raw_sources import sha
 from .source_config import UNREADABLE_SOURCE_LOCATOR
 from ..storage import run_sql
-from ..text import compose_user, detect_lang, render_plain
+from ..text import detect_lang, render_plain
+from .conversation_shapes import convert_keyed_turns, convert_natural_instruction, convert_oasst_path
+from .turns import Reject, from_turns, single_turn, text_field, turns_from_list, with_tools
 
 MESSAGE_DTYPE = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
@@ -32,12 +34,6 @@ CONVERTED_SCHEMA = {
     "text": pl.Utf8,
 }
 
-ROLE_ALIASES = {
-    "human": "user", "user": "user", "prompter": "user",
-    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant", "bing": "assistant",
-    "system": "system",
-}
-
 SQUAD_TEMPLATES = {
     "en": "Read the passage and answer the question with a short span from it.",
     "zh": "阅读下面的文章，用文中的原话简短回答问题。",
@@ -48,106 +44,20 @@ SQUAD_INPUT = {
 }
 
 
-class Reject(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-
-
-def _text_field(obj: dict, key: str, required: bool = True) -> str:
-    if key not in obj or obj[key] is None:
-        if required:
-            raise Reject("missing_field", f"field '{key}' is missing")
-        return ""
-    value = obj[key]
-    if not isinstance(value, str):
-        raise Reject("wrong_type", f"field '{key}' is a {type(value).__name__}, expected a string")
-    return value
-
-
-def _content(value, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        # OpenAI-style content parts: keep text parts, refuse anything else rather than drop it silently.
-        texts = []
-        for part in value:
-            if isinstance(part, dict) and part.get("type", "text") == "text":
-                t = part.get("text", part.get("value"))
-                if isinstance(t, str):
-                    texts.append(t)
-                    continue
-            raise Reject("non_text_content", f"{where}: content part {str(part)[:80]!r} is not text")
-        return "".join(texts)
-    raise Reject("wrong_type", f"{where}: content is a {type(value).__name__}, expected a string")
-
-
-def _single_turn(instruction: str, input_text: str, response: str, system: str = "") -> dict:
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": compose_user(instruction, input_text)},
-        {"role": "assistant", "content": response},
-    ]
-    return {"messages": messages, "system": system, "instruction": instruction, "input": input_text, "response": response}
-
-
-def _from_turns(turns: list[dict]) -> dict:
-    system = ""
-    if turns and turns[0]["role"] == "system":
-        system = turns[0]["content"]
-        turns = turns[1:]
-    if not turns:
-        raise Reject("no_turns", "conversation has no user/assistant turns")
-    for i, t in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if t["role"] != expected:
-            raise Reject("bad_turn_order", f"turn {i} is '{t['role']}', expected '{expected}'")
-    if turns[-1]["role"] != "assistant":
-        raise Reject("no_final_response", "conversation ends with a user turn and no response")
-    messages = ([{"role": "system", "content": system}] if system else []) + turns
-    # `messages` is the conversation; the flat fields must say the same thing: the response answers the last
-    # user turn, so that turn is the instruction and the turns before it are its input (the context it needs).
-    return {"messages": messages, "system": system, "instruction": turns[-2]["content"],
-            "input": render_transcript(turns[:-2]), "response": turns[-1]["content"]}
-
-
-TRANSCRIPT_LABELS = {"user": "User", "assistant": "Assistant"}
-
-
-def render_transcript(turns: list[dict]) -> str:
-    """Earlier turns of a conversation as plain text, one labelled turn per paragraph ('' for none)."""
-    return "\n\n".join(f"{TRANSCRIPT_LABELS[t['role']]}: {t['content']}" for t in turns)
-
-
-def _turns(items, role_key: str, content_key: str, where: str) -> list[dict]:
-    if not isinstance(items, list):
-        raise Reject("wrong_type", f"'{where}' is not a list")
-    out = []
-    for i, t in enumerate(items):
-        if not isinstance(t, dict):
-            raise Reject("wrong_type", f"{where}[{i}] is not an object")
-        raw_role = t.get(role_key)
-        role = ROLE_ALIASES.get(str(raw_role).lower())
-        if role is None:
-            raise Reject("unsupported_role", f"{where}[{i}] has role {raw_role!r}")
-        out.append({"role": role, "content": _content(t.get(content_key), f"{where}[{i}]")})
-    return out
-
-
 def convert_alpaca(obj: dict) -> dict:
-    return _single_turn(_text_field(obj, "instruction"), _text_field(obj, "input", False),
-                        _text_field(obj, "output"), _text_field(obj, "system", False))
+    return single_turn(text_field(obj, "instruction"), text_field(obj, "input", False),
+                       text_field(obj, "output"), text_field(obj, "system", False))
 
 
 def convert_sharegpt(obj: dict, key: str = "conversations") -> dict:
-    turns = _turns(obj.get(key), "from", "value", key)
+    turns = turns_from_list(obj.get(key), "from", "value", key)
     if isinstance(obj.get("system"), str) and obj["system"] and not (turns and turns[0]["role"] == "system"):
         turns = [{"role": "system", "content": obj["system"]}] + turns
-    return _from_turns(turns)
+    return from_turns(with_tools(turns, obj.get("tools"), "'tools'"))
 
 
 def convert_messages(obj: dict, key: str = "messages") -> dict:
-    return _from_turns(_turns(obj.get(key), "role", "content", key))
+    return from_turns(with_tools(turns_from_list(obj.get(key), "role", "content", key), obj.get("tools"), "'tools'"))
 
 
 def convert_squad(obj: dict) -> dict:
@@ -155,17 +65,17 @@ def convert_squad(obj: dict) -> dict:
     qa = obj.get("qa") or {}
     if not isinstance(context, str) or not isinstance(qa, dict):
         raise Reject("missing_field", "question has no context string")
-    question = _text_field(qa, "question")
+    question = text_field(qa, "question")
     answers = qa.get("answers")
     if not isinstance(answers, list) or not answers or not isinstance(answers[0], dict):
         raise Reject("missing_field", "question has no answers")
-    answer = _text_field(answers[0], "text")
+    answer = text_field(answers[0], "text")
     start = answers[0].get("answer_start")
     if answer not in context:
         raise Reject("answer_not_in_context", f"answer {answer[:40]!r} (answer_start={start}) is not in the context")
     lang = detect_lang(context + question)
     lang = lang if lang in SQUAD_TEMPLATES else "en"
-    out = _single_turn(SQUAD_TEMPLATES[lang], SQUAD_INPUT[lang].format(context=context, question=question), answer)
+    out = single_turn(SQUAD_TEMPLATES[lang], SQUAD_INPUT[lang].format(context=context, question=question), answer)
     out["task_hint"] = "extractive_qa"
     # A span offset that does not point at the answer (non-BMP characters shift offsets) is noted, not fatal.
     if not (isinstance(start, int) and context[start:start + len(answer)] == answer):
@@ -177,7 +87,7 @@ def convert_self_instruct(obj: dict) -> dict:
     inst = obj.get("instance")
     if not isinstance(inst, dict):
         raise Reject("missing_field", "instance is missing")
-    return _single_turn(_text_field(obj, "instruction"), _text_field(inst, "input", False), _text_field(inst, "output"))
+    return single_turn(text_field(obj, "instruction"), text_field(inst, "input", False), text_field(inst, "output"))
 
 
 def convert_tabular(obj: dict, columns: dict) -> dict:
@@ -189,16 +99,16 @@ def convert_tabular(obj: dict, columns: dict) -> dict:
         # CSV and Parquet cells may legitimately hold numbers; a number answer is still an answer.
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
-        return _text_field({key: value}, key, required)
+        return text_field({key: value}, key, required)
 
-    out = _single_turn(col("instruction", True), col("input", False), col("response", True), col("system", False))
+    out = single_turn(col("instruction", True), col("input", False), col("response", True), col("system", False))
     if columns.get("domain") and isinstance(obj.get(columns["domain"]), str):
         out["record_domain"] = obj[columns["domain"]]
     return out
 
 
 def convert_generated(obj: dict) -> dict:
-    out = _single_turn(obj["instruction"], obj.get("input") or "", obj["output"])
+    out = single_turn(obj["instruction"], obj.get("input") or "", obj["output"])
     out["task_hint"] = obj["task_kind"]
     out["difficulty_hint"] = obj.get("difficulty")
     out["reference_answer"] = obj["output"]
@@ -221,6 +131,13 @@ def convert_record(fmt: str, obj, entry_options: dict) -> dict:
         return convert_squad(obj)
     if fmt == "self_instruct":
         return convert_self_instruct(obj)
+    if fmt == "keyed_turns":
+        return convert_keyed_turns(obj, entry_options.get("conversation_key", "conversation"),
+                                   entry_options.get("user_key"), entry_options.get("assistant_key"))
+    if fmt == "oasst":
+        return convert_oasst_path(obj, entry_options.get("langs"), entry_options.get("branches", "all"))
+    if fmt == "natural_instructions":
+        return convert_natural_instruction(obj)
     if fmt == "tabular":
         return convert_tabular(obj, entry_options["columns"])
     if fmt == "builtin_seed":
