@@ -30,6 +30,7 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tokenized_shards": (("train.tokenize_pack", "models.modeling"), ()),
     "finetuned_checkpoint": (("train.finetune",), ()),
     "eval_report": (("evaluate.evaluation", "models.modeling"), ()),
+    "dataset_exports": (("export.exports",), ()),
 }
 
 # Raise a stage's number to mark it stale for a change its core files do not show: a dependency upgrade, or an
