@@ -51,9 +51,15 @@ def test_chinese_20_characters(index):
     assert dc.contamination("为什么天空在白天是蓝色的而在日落时会变红", index) is None
 
 
-def test_short_prompt_matches_only_whole(index):
+def test_short_prompt_matches_when_held_whole(index):
+    # An item shorter than an n-gram counts when the prompt holds all of it in a row, with words added before
+    # or after it (the earlier rule, equality only, let "Homework: <item>" through); part of it does not.
     assert dc.contamination("list four prime numbers greater than fifty", index)[0].item_id == "q3"
-    assert dc.contamination("List four prime numbers greater than fifty and explain why.", index) is None
+    item, shared = dc.contamination("My teacher asked me this one. List four prime numbers greater than fifty?",
+                                    index)
+    assert item.item_id == "q3" and shared == "list four prime numbers greater than fifty"
+    assert dc.contamination("List four prime numbers greater than fifty and explain why.", index)[0].item_id == "q3"
+    assert dc.contamination("Homework: list four prime numbers greater than sixty.", index) is None
 
 
 def test_prefilter_rules_out_unrelated_text(index):

@@ -401,11 +401,11 @@ def test_real_data_prefilter_and_findings(data_dir):
     kinds = {k for k, _ in found}
     # Read by hand: e-mails are sample addresses in answers, secrets are example passwords quoted in tool
     # calls, addresses are shops' and landmarks' street addresses (in tool outputs and the Chinese articles),
-    # the phones are a fictional (555) number, a shop's and a teacher's in a story ("电话号码是718-0167"), the
-    # IP a public time server. No IDs or cards.
+    # the phones are a fictional (555) number, a shop's, a harbour's in an article ("电话：03-9782345") and a
+    # teacher's in a story ("电话号码是718-0167"), the IP a public time server. No IDs or cards.
     assert kinds <= {"EMAIL", "SECRET", "ADDRESS", "PHONE", "IPV4"}, found
     assert {v for k, v in found if k in ("PHONE", "IPV4")} == {"(555) 123-4567", "650-636-4884", "718-0167",
-                                                               "192.43.244.18"}
+                                                               "03-9782345", "192.43.244.18"}
     # Look-alikes in the same data: a dental formula, a fictional number, a state highway, placeholders.
     assert not [v for k, v in found if v in ("3.1.4.2", "(123) 456-7891") or "公路" in v]
     assert not [v for k, v in found if k == "SECRET" and ("your" in v.lower() or "***" in v)]

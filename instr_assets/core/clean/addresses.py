@@ -22,7 +22,9 @@ _ADMIN = (rf"(?:{_PROVINCE}|{_NAME_CHAR}{{2,4}}(?:省|自治区))?"
           rf"(?:{_NAME_CHAR}{{1,5}}(?:区|县|旗))?"
           rf"(?:{_NAME_CHAR}{{1,5}}(?:镇|乡|街道))?")
 # 公路 and 国道 are highways: "州立公路13号" is a route number.
-_STREET = (rf"{_NAME_CHAR}{{1,8}}?(?:(?<!公)路|街|大道|大街|(?<![国省县])道|巷|弄|胡同)(?:{_CN_NUMBER}段|[东南西北中]段)?"
+# Right after a district or a town the street name's first character may be one of the stop list
+# ("思明区和平街"): that list is only there to find where a name starts.
+_STREET = (rf"(?:(?<=[省市州盟区县旗镇乡]){_HAN}{_NAME_CHAR}{{0,7}}?|{_NAME_CHAR}{{1,8}}?)(?:(?<!公)路|街|大道|大街|(?<![国省县])道|巷|弄|胡同)(?:{_CN_NUMBER}段|[东南西北中]段)?"
            rf"{_CN_NUMBER}(?:-\d{{1,4}})?号")
 # Building, unit, floor and room after the house number ("SOHO现代城5号楼1201室", "华星时代广场A座1503",
 # "中关村大厦1201"); a short estate name may sit between them, and a bare room number may close them.
@@ -38,14 +40,21 @@ _EN_UNIT = r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|#)\.?
 _US_STATE = (r"(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|T[NX]"
              r"|UT|V[AT]|W[AIVY])")
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
+# Australian states and territories with a four-digit postcode ("Toowong QLD 4066"); Canadian provinces with
+# a postal code ("Toronto, ON M5V 2T6").
+_AU_STATE_POSTCODE = r"(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4}"
+_CA_PROVINCE_POSTCODE = r"(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT)\s+[A-Z]\d[A-Z]\s?\d[A-Z]\d"
 _PLACE = r"[A-Z][A-Za-z'-]+(?:\s[A-Z][A-Za-z'-]+){0,2}"
 EN_ADDRESS = re.compile(
-    r"(?<![\w-])\d{1,6}[A-Z]?\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z'-]+|\d{1,3}(?:st|nd|rd|th))\.?\s+){1,4}"
+    # A house number, or a flat and house number as written in Australia and New Zealand ("12/45").
+    r"(?<![\w/-])(?:\d{1,5}[A-Z]?/)?\d{1,6}[A-Z]?\s+"
+    r"(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z'-]+|\d{1,3}(?:st|nd|rd|th))\.?\s+){1,4}"
     rf"(?:{_STREET_TYPES})\.?(?![\w-])"
     rf"(?P<unit>{_EN_UNIT})?"
-    # The place after the street: a town with a state and ZIP code, a town with a UK postcode, or a town alone
-    # when a flat number already says that this is somebody's door.
-    rf"(?P<place>,\s*{_PLACE}(?:,\s*|\s+)(?:{_US_STATE}\s+\d{{5}}(?:-\d{{4}})?|{_UK_POSTCODE})(?![\w-])"
+    # The place after the street: a town with a state and ZIP code or a UK, Australian or Canadian postcode,
+    # or a town alone when a flat number already says that this is somebody's door.
+    rf"(?P<place>,\s*{_PLACE}(?:,\s*|\s+)"
+    rf"(?:{_US_STATE}\s+\d{{5}}(?:-\d{{4}})?|{_UK_POSTCODE}|{_AU_STATE_POSTCODE}|{_CA_PROVINCE_POSTCODE})(?![\w-])"
     rf"|,\s*{_PLACE},\s*{_US_STATE}(?![\w-])"
     rf"|,\s*{_PLACE}(?=[,.;]|\s*$))?")
 

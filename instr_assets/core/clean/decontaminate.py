@@ -4,7 +4,7 @@ Evaluation items come from sources marked `evaluation: true` in the sources file
 training data at all) and from JSONL files named in the config. A training pair whose user text shares a
 long n-gram with an evaluation prompt is contaminated: 13 words (the usual choice in LLM decontamination
 reports), or 20 Han characters in Chinese text; an evaluation prompt shorter than that (but at least half as
-long) matches a training prompt with the same tokens. A Chinese word is about 1.5 characters on average, so 20
+long) matches a training prompt that holds all of its tokens in a row ("Question from my boss: <the item>"). A Chinese word is about 1.5 characters on average, so 20
 characters carry about as much as 13 English words; 13 characters would already match boilerplate such as
 "请阅读下面的文章并回答问题：" shared by unrelated reading tasks.
 
@@ -68,6 +68,8 @@ class EvalIndex:
     ngrams: dict[tuple[int, ...], int] = field(default_factory=dict)
     items: list[EvalItem] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
+    # (is Han, length) of the prompts shorter than an n-gram, each indexed whole.
+    short_lengths: set[tuple[bool, int]] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -107,8 +109,9 @@ def build_index(items: Iterable[tuple[EvalItem, Sequence[str]]], ngram_words: in
             index.ngrams.setdefault((is_han, *ids[i:i + n]), k)
             index.anchors.add(_anchor(seq[i:i + n], bigrams[i:i + n - 1], counts))
         if (n + 1) // 2 <= len(ids) < n:
-            # A prompt shorter than an n-gram (but not a mere word or two) matches a prompt equal to it.
+            # A prompt shorter than an n-gram (but not a mere word or two) matches a prompt holding it whole.
             index.ngrams.setdefault((is_han, *ids), k)
+            index.short_lengths.add((is_han, len(ids)))
             index.anchors.add(_anchor(seq, bigrams, counts))
     return index
 
@@ -136,16 +139,16 @@ def _match(seq: list[str], is_han: bool, index: EvalIndex) -> tuple[int, list[st
     vocab = index.vocab
     ids = [vocab.get(t, -1) for t in seq]
     n = index.ngram_chars_zh if is_han else index.ngram_words
-    if len(ids) < n:
-        k = index.ngrams.get((is_han, *ids)) if ids and min(ids) >= 0 else None
-        return None if k is None else (k, seq)
+    # Windows of an n-gram's length, then of each short prompt's length (longest first).
+    sizes = [n, *sorted((size for han, size in index.short_lengths if han == is_han), reverse=True)]
     run = 0  # known tokens ending at position i
     for i, token_id in enumerate(ids):
         run = run + 1 if token_id >= 0 else 0
-        if run >= n:
-            k = index.ngrams.get((is_han, *ids[i - n + 1:i + 1]))
-            if k is not None:
-                return k, seq[i - n + 1:i + 1]
+        for size in sizes:
+            if run >= size:
+                k = index.ngrams.get((is_han, *ids[i - size + 1:i + 1]))
+                if k is not None:
+                    return k, seq[i - size + 1:i + 1]
     return None
 
 

@@ -19,12 +19,15 @@ ASCII twins, and whitespace collapsed:
   `_han_value_edits`); no message whose only edits turn dictionary words into other words, none of them a
   homophone an input method would offer (中国州/美国州, see `_words_swapped`); and not one and the same change
   made at two places or more (韦顿 -> 弗雷斯 throughout);
-- their named values agree: a capitalised word inside a sentence, an all-caps word, or a quoted string
+- their named values agree: a capitalised word inside a sentence or opening a short line that is no sentence
+  (a title, a field's value: "Name: Peter"), an all-caps word, or a quoted string
   ("...", “...”, '...', 《...》, 「...」) of 3+ characters (2 if not ASCII) of the one must occur in the
   other, casefolded, or be typos away from one of its names (up to half the characters) or words (a third;
   a Latin phrase word by word); past a sentence of length difference, only the shorter's names are looked
   for in the longer.
-  A copy that was lower-cased still matches, a prompt about Paris does not match one about Rome.
+  A copy that was lower-cased still matches, a prompt about Paris does not match one about Rome;
+- (short English texts) they differ by fewer than two whole words (see word_changes.py): "A horse is eating
+  hay." and "The horses are eating hay." are two answers.
 
 Conversations are copies when they have the same roles in the same order and every message pair is.
 
@@ -47,6 +50,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Levenshtein
 
 from .near_dedup import NearDupRules, candidate_pairs, minhash_signatures
+from .word_changes import words_rewritten
 
 Conversation = Sequence[tuple[str, str]]  # (role, content) per message
 
@@ -65,6 +69,9 @@ _REPLACED_LINE = 0.3
 # skips straight to capitals, 3x faster than trying each alternative at every position.)
 _NAME_WORD = re.compile(r"[A-Z](?:(?:(?<=[^\W_] [A-Z])|(?<=, [A-Z])|(?<=[\u3400-\u9fff][A-Z]))[A-Za-z'-]*"
                         r"|(?<=\b[A-Z])[A-Z0-9]+\b)")
+# The first word of a short line that is no sentence (a title, a list entry, a field's value after a short
+# label; not a lead-in ending in a colon): "Bitcoin and Cryptocurrency Technologies", "Name: Peter".
+_LINE_NAME = re.compile(r"^(?:[^\n:]{1,30}: ?)?([A-Z][A-Za-z'-]*)(?=[^\n.!?:]{0,60}$)", re.M)
 # Quoted strings, not the text between a closing and the next opening quote: no space just inside the quotes.
 # (Curly quotes are straight by then: see _PUNCT_TWINS.)
 _QUOTED = re.compile(r"\"(\S[^\"\n]{0,78}\S)\"|'(\S[^'\n]{0,78}\S)'(?!\w)|《([^》\n]{1,80})》|「([^」\n]{1,80})」")
@@ -138,6 +145,8 @@ def _names(text: str) -> set[str]:
     """Named values of `text` (not folded, its punctuation twins as ASCII), casefolded."""
     names = {next(g for g in groups if g).casefold() for groups in _QUOTED.findall(text)}
     names.update(word.casefold() for word in _NAME_WORD.findall(text))
+    if "\n" in text or ":" in text:
+        names.update(word.casefold() for word in _LINE_NAME.findall(text))
     # One or two Latin characters ('A', 'CO', "x") say too little to tell a typo from another value; two Han
     # characters are a word.
     return {n for n in names if len(n) >= 3 or (len(n) == 2 and not n.isascii())}
@@ -365,6 +374,9 @@ def _prepared_edits(a, b, rules: VerifyRules) -> int | None:
     if None in edits or not all(fa == fb or _values_agree(ta, fa, tb, fb) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
         return None
     if not all(fa == fb or _lines_within_budget(ta, tb, rules) for (_, ta, fa), (_, tb, fb) in zip(a, b)):
+        return None
+    # Short English texts that differ in whole words are other answers (or other prompts).
+    if words_rewritten((fa, fb) for (_, _, fa), (_, _, fb) in zip(a, b)):
         return None
     # A Chinese value swapped for another word of its kind in any message makes another pair.
     if any(fa != fb and _HAN.search(fa) and _words_swapped(fa, fb) for (_, _, fa), (_, _, fb) in zip(a, b)):

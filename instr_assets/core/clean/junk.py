@@ -146,6 +146,11 @@ _DANGLING_EN = {
 _DANGLING_ZH = {
     "和": "总温柔平缓饱求调暖随附讲共祥谦人中融违亲应唱搀掺", "或": "", "而": "", "但": "", "于": "", "很": "",
     "最": "", "是": "也都正不即皆凡总", "的": "",
+    # Prepositions, modals and adverbs that need what follows them ("并为您", "它也可", "被", "将"), less
+    # the words they end ("谢谢您", "许可", "大将", "方向", "参与", "普及", "服从").
+    "您": "谢祝福助感恭敬问拜", "更": "变三五打", "可": "许认不即皆均亦尚无宁", "把": "", "被": "棉", "将": "大名主武上中少麻干猛骁",
+    "向": "方走倾志动意导取内外性风航去", "与": "参给授赋", "让": "转出礼谦忍退避相", "使": "大天特信公密专行驱指主",
+    "给": "供补自配", "及": "不普波危埃企提顾涉论来", "并": "合吞兼", "从": "服听顺随侍适盲无",
 }
 _DANGLING_ZH_WORDS = ("以及", "或者", "但是", "因为", "所以", "如果", "虽然", "而且", "并且", "然后", "例如", "比如",
                       "包括", "以便", "为了", "由于", "关于", "通过", "根据", "即使", "尽管", "除了", "并在", "以及其")
@@ -286,7 +291,7 @@ def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = 
         detail = _code_cut(text, last_line)
         return ("truncated", f"{detail}: {text[-40:]!r}") if detail else None
     detail = (_cut_off(text, last_line, rules) or _cut_in_copied_word(text, prompt)
-              or _headless_last_item(text, last_line))
+              or _headless_last_item(text, last_line) or _unfinished_last_sentence(text, last_line, rules))
     # Tables and rules end as they like; a letter may close on "Best regards,"; an answer quoted from the
     # prompt (an extractive span) ends where its source does.
     if (not detail or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
@@ -370,6 +375,35 @@ def _quoted_whole(text: str, prompt: str) -> bool:
     if text not in prompt or (_LATIN_LETTER.fullmatch(text[-1]) and _only_inside_words(text, prompt)):
         return False
     return len(text) < _SPAN_MAX_CHARS or re.search(re.escape(text) + r"[。！？，；：.!?,;:]", prompt) is not None
+
+
+# Where a sentence ends inside a line: a full stop after a word, then the capital of the next (English); a
+# Chinese full stop.
+_SENTENCE_BREAK_EN = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z])")
+_SENTENCE_BREAK_ZH = re.compile(r"[。！？]")
+# In English only long answers are judged (short ones, and chatty closing lines, often lack the stop); in
+# Chinese a last sentence of this many characters, or of more than one clause.
+_RUN_ON_MIN_CHARS_ZH, _RUN_ON_MIN_WORDS = 12, 4
+_ATTRIBUTION = re.compile(r"[\"”'’]\s*[-–—]{1,2}\s*[^\s\"”][^\"”]{0,60}$")
+
+
+def _unfinished_last_sentence(text: str, last_line: str, rules: QualityRules) -> str | None:
+    """A paragraph whose earlier sentences end on a full stop but whose last one ends on a word, in a long
+    English answer or after a long Chinese clause: finished prose keeps its punctuation to the end. A line of
+    one sentence (a title, a short answer), list items, headings, a closing hashtag and a quotation's
+    attribution ("… —C.S. Lewis") are not judged."""
+    if (LIST_ITEM.match(last_line) or not last_line[-1].isalnum() or re.search(r"#\w+$", last_line)
+            or _ATTRIBUTION.search(last_line)):
+        return None
+    if _HAN.match(last_line[-1]):
+        sentences = _SENTENCE_BREAK_ZH.split(last_line)
+        last = sentences[-1]
+        unfinished = len(sentences) >= 2 and (len(last) >= _RUN_ON_MIN_CHARS_ZH or bool(re.search("[，,]", last)))
+    else:
+        sentences = _SENTENCE_BREAK_EN.split(last_line)
+        unfinished = (len(text) >= rules.truncation_min_chars and len(sentences) >= 2
+                      and len(sentences[-1].split()) >= _RUN_ON_MIN_WORDS)
+    return "a sentence stops without the full stop the ones before it have" if unfinished else None
 
 
 # A bullet with nothing after it ("-" and "*" alone are rules, numbers end on a full stop).

@@ -19,6 +19,7 @@ import polars as pl
 
 from . import secret_values as sv
 from .addresses import CN_ADDRESS, CN_HINT, EN_ADDRESS, EN_HINT, is_cn_address, is_en_address
+from .phones import CODE_WORDS, PHONE_HINT, PHONE_PATTERN, digits, text_before, valid_phone
 
 PII_KINDS = ("EMAIL", "PHONE", "CN_ID", "BANK_CARD", "IPV4", "IPV6", "URL_CREDENTIALS", "SECRET", "ADDRESS")
 
@@ -73,15 +74,6 @@ class PiiMatch:
 # hide "请拨打13812345678联系我". The second halves keep numbers from being cut out of decimals or dotted runs.
 _L = r"(?<![0-9A-Za-z_])(?<!\d[.,])"
 _R = r"(?![0-9A-Za-z_])(?![.,]\d)"
-_HAN = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _digits(s: str) -> str:
-    return re.sub(r"\D", "", s)
-
-
-def _before(m: re.Match, n: int = 24) -> str:
-    return m.string[max(0, m.start() - n):m.start()]
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -92,20 +84,18 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-# Words right before a number that name it as a code (an order, a serial, a student number), for cards
-# and phones alike: one in ten such numbers passes Luhn, and many have a mobile's length.
-_CODE_WORDS = "order|invoice|tracking|serial|isbn|issn|timestamp|订单|单号|编号|运单|快递|工号|学号|序列号|时间戳"
-_CODE_BEFORE = re.compile(rf"(?i)(?:{_CODE_WORDS})\s*(?:no\.?|number|id|#|号码?)?\s*(?:is|was|为|是)?\s*[#:：]?\s*$")
+# A number named as a code (an order, a serial): one in ten such numbers passes Luhn.
+_CODE_BEFORE = re.compile(rf"(?i)(?:{CODE_WORDS})\s*(?:no\.?|number|id|#|号码?)?\s*(?:is|was|为|是)?\s*[#:：]?\s*$")
 # Issuer prefixes of payment cards (Visa, Mastercard, Amex, Diners, JCB, Discover, UnionPay, Maestro).
 _CARD_ISSUER = re.compile(r"4|5|6|3[0456789]|2(?:2[2-9]|[3-6]\d|7[0-2])")
 
 
 def _valid_card(m: re.Match, rules: PiiRules) -> bool:
-    d = _digits(m.group())
+    d = digits(m.group())
     # Runs of one digit pass Luhn trivially for some lengths (0000…) and are never real cards; an issuer's
     # prefix rules out millisecond timestamps (17…) and dated order numbers (2024…); 978/979 open ISBN-13s.
     return (13 <= len(d) <= 19 and len(set(d)) > 1 and _CARD_ISSUER.match(d) is not None and _luhn_ok(d)
-            and not (len(d) == 13 and d.startswith(("978", "979"))) and not _CODE_BEFORE.search(_before(m)))
+            and not (len(d) == 13 and d.startswith(("978", "979"))) and not _CODE_BEFORE.search(text_before(m)))
 
 
 _ID_WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]
@@ -177,83 +167,7 @@ def _valid_ip(m: re.Match, rules: PiiRules) -> bool:
     # Four one-digit parts are a section number, a version or a formula ("3.1.4.2"), not a host.
     one_digit_parts = re.fullmatch(r"\d\.\d\.\d\.\d", text)
     return (ip_class(address) in rules.ip_classes and not one_digit_parts
-            and not _VERSION_BEFORE.search(_before(m)) and not _VERSION_AFTER.match(m.string, m.end()))
-
-
-# Words right before a number that make it something other than a phone: a code, an account, an amount.
-_NOT_PHONE_BEFORE = re.compile(
-    rf"(?i)(?:{_CODE_WORDS}|account|acct|amount|total|price|balance|sum|cost|\$|¥|￥|€|£|usd|rmb|cny"
-    r"|账号|帐号|账户|金额|总额|余额|合计|共计|总计|价格|售价|交易|流水)\s*(?:no\.?|number|id|#|号码?)?\s*(?:is|was|为|是)?"
-    r"\s*[#:：]?\s*$")
-_MONEY_AFTER = re.compile(r"\s*(?:元|块|万|亿|美元|dollars?|usd|rmb|yuan|euros?)", re.I)
-_PHONE_WORD_BEFORE = re.compile(r"(?i)(?:phone|tel|call|mobile|cell|fax|whatsapp|contact|dial|hotline|reach"
-                                r"|(?:my|your|his|her|our|their)\s+number|电话|手机|致电|拨打|联系|热线|传真|号码)")
-# A mainland local number without its area code ("电话 6234 5678"), taken only where a phone word announces it.
-_CN_LOCAL = re.compile(r"[2-9]\d{2,3}[ -]?\d{4}")
-_DATE_SHAPE = re.compile(r"(?:19|20)\d\d([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2(?:19|20)\d\d")
-_CN_MOBILE = re.compile(r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}")
-_NANP_FORMATTED = re.compile(r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}")
-
-
-def _valid_phone(m: re.Match, rules: PiiRules) -> bool:
-    value = m.group()
-    if not 7 <= len(_digits(value)) <= 15 or value.count("(") != value.count(")") or _DATE_SHAPE.fullmatch(value):
-        return False
-    before = _before(m)
-    if _NOT_PHONE_BEFORE.search(before) or _MONEY_AFTER.match(m.string, m.end()):
-        return False
-    # Shapes that say phone by themselves: a mainland mobile, a formatted North American number.
-    if _CN_MOBILE.fullmatch(value) or _NANP_FORMATTED.fullmatch(value):
-        return True
-    if "." in value:  # dotted runs are addresses, versions and dates; only the formatted NANP shape is a phone
-        return False
-    if value.startswith(("+", "00")):
-        return _phone_valid_in("+" + value.lstrip("+")[2 if value.startswith("00") else 0:], None)
-    # A national number must be written as one (grouped, or with a trunk 0 / parentheses) or be announced.
-    written, announced = bool(re.search(r"[ .()-]", value)), bool(_PHONE_WORD_BEFORE.search(before))
-    if not (written or announced):
-        return False
-    if written and _country_code_first(value):
-        return True
-    cjk = bool(_HAN.search(m.string))
-    first = rules.phone_regions_cjk if cjk else rules.phone_regions
-    if cjk and announced and "CN" in first and _CN_LOCAL.fullmatch(value):
-        return True
-    regions = [r for r in first if _trunk_prefix_ok(value, r)]
-    if any(_phone_valid_in(value, region) for region in regions):
-        return True
-    return not any(_phone_possible_in(value, region) for region in regions) and any(
-        _phone_valid_in(value, region) for region in rules.phone_regions_more if _trunk_prefix_ok(value, region))
-
-
-def _country_code_first(value: str) -> bool:
-    """An international number written without its "+" ("234 2033 41 5975", "65 6129 7782"): a first group
-    of one to three digits that is a calling code under which the rest is a valid number. Groups of three
-    after the first are thousands ("12 345 678"), not a phone."""
-    groups = [g for g in re.split(r"[ ()-]+", value) if g]
-    return (len(groups) >= 3 and len(groups[0]) <= 3 and not all(len(g) == 3 for g in groups[1:])
-            and _phone_valid_in("+" + value, None))
-
-
-def _trunk_prefix_ok(value: str, region: str) -> bool:
-    # Where national numbers are dialled with a trunk prefix (0 in GB and CN), a number written nationally
-    # starts with it: "(123) 456-7891" is no London number.
-    prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix
-    return not prefix or prefix == "1" or _digits(value).startswith(prefix)
-
-
-def _phone_valid_in(value: str, region: str | None) -> bool:
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(value, region))
-    except phonenumbers.NumberParseException:
-        return False
-
-
-def _phone_possible_in(value: str, region: str) -> bool:
-    try:
-        return phonenumbers.is_possible_number(phonenumbers.parse(value, region))
-    except phonenumbers.NumberParseException:
-        return False
+            and not _VERSION_BEFORE.search(text_before(m)) and not _VERSION_AFTER.match(m.string, m.end()))
 
 
 # Image names like icon@2x.png look like addresses but are asset files.
@@ -274,7 +188,7 @@ def _valid_email(m: re.Match, rules: PiiRules) -> bool:
     scp_path = after[:1] == ":" and after[1:2] not in ("", " ", "\n", "\t")
     return (not local.startswith(".") and not local.endswith(".") and ".." not in local
             and all(label and not label.startswith("-") and not label.endswith("-") for label in labels)
-            and labels[-1].lower() not in _FILE_SUFFIXES and not scp_path and not _before(m, 3).endswith("://"))
+            and labels[-1].lower() not in _FILE_SUFFIXES and not scp_path and not text_before(m, 3).endswith("://"))
 
 
 def _value_test(test: Callable[[str], bool]) -> Callable[[re.Match, PiiRules], bool]:
@@ -330,16 +244,15 @@ _NAME_PREFIX = r"(?:[A-Za-z0-9]+[_.-])*"
 _SECRET_NAME_HINT = r"(?i:key|secret|token|pass|password|passwd|pwd|phrase)[\"']?\]?\s*[:=]"
 
 
+# Prefixes of vendors' tokens: GitLab (personal, deploy, runner, trigger, feed, OAuth, agent ...), npm, PyPI,
+# Shopify, Stripe webhooks, DigitalOcean, Grafana, Linear, Postman, SendGrid, Databricks, Doppler, Atlassian,
+# HashiCorp Vault, Replicate, Groq, Perplexity, xAI, Figma, Notion.
+_VENDOR_PREFIX = (r"gl(?:pat|dt|rt|ptt|ft|soat|cbt|oas|imt|agent)-|npm_|pypi-|shp(?:at|ss|ca|pa)_|whsec_"
+                  r"|do[opr]_v1_|glc_|glsa_|lin_api_|PMAK-|SG\.|dapi|dp\.(?:pt|st|ct|sa)\.|ATATT|hvs\.|r8_|gsk_"
+                  r"|pplx-|xai-|figd_|ntn_")
 _NOT_PLACEHOLDER = _value_test(sv.not_placeholder)
 _PREFIXED_KEY = _value_test(sv.prefixed_key)
 _LITERAL = _value_test(sv.literal_secret)
-
-# The phone shapes supported: international, unbroken runs, North American, grouped mainland mobiles, and
-# national numbers with a trunk 0 ("020 7946 0958", "(010) 6552 9988", "01632 960123"). Year ranges such as
-# "2019-2020" or "100 000" must not flag a text.
-_PHONE_HINT = (r"\+\d|\d{7}|\d{3}[ .)-]\s?\d{3}[ .-]\d{4}|1[3-9]\d[ -]\d{4}|0\d{1,4}[ )-]\s?\d{3,4}[ -]\d{4}"
-               r"|0\d{2,5}[ -]\d{2,8}|00\d{1,3}[ -]\d|[1-9]\d{0,2} \d{2,4} \d{2,4}"
-               r"|(?:电话|手机|号码)\D{0,6}[2-9]\d{2,3}[ -]?\d{4}")
 
 # Order is specificity: on two candidates with the same span the earlier detector wins.
 _DETECTORS = (
@@ -364,6 +277,10 @@ _DETECTORS = (
     _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}(?![A-Za-z0-9])"), _PREFIXED_KEY,
               hint=re.compile("hf_")),
     _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}"), _PREFIXED_KEY, hint=re.compile("sk-")),
+    # Other vendors' token families, known by their prefixes (GitLab, npm, PyPI, Shopify, DigitalOcean, ...).
+    _Detector("SECRET", re.compile(
+        rf"(?<![A-Za-z0-9_.-])(?:{_VENDOR_PREFIX})[A-Za-z0-9_-]{{16,}}(?:\.[A-Za-z0-9_-]{{8,}})*"),
+        _PREFIXED_KEY, hint=re.compile(_VENDOR_PREFIX)),
     _Detector("SECRET", re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
               _value_test(sv.jwt_header_ok), hint=re.compile("eyJ")),
     _Detector("SECRET", re.compile(r"(?i)(?:\bbearer|\bauthorization:\s*(?:basic|token))\s+([A-Za-z0-9._~+/-]{12,}=*)"),
@@ -396,11 +313,7 @@ _DETECTORS = (
         hint=re.compile(r"(?i:password|passcode|passphrase)\s+(?:is|was)|密码|口令|密钥|秘钥"), reach=80),
     _Detector("CN_ID", re.compile(_L + r"[1-8]\d{5}([ -]?)(?:\d{8}|\d{4}\1\d{4})\1\d{3}[\dXx]" + _R), _valid_cn_id,
               hint=re.compile(r"\d{17}|\d{6}[ -]\d{4}"), reach=40),
-    # Separators are required between digit groups so that the pattern cannot backtrack over every split.
-    _Detector("PHONE", re.compile(
-        r"(?<![0-9A-Za-z_+])(?<!\d[.,])(?=\+?\(?(?:\d[ .()-]{0,2}){7})(?:\+|00)?"
-        r"(?:\(\d{1,5}\)[ .-]?\d{1,12}|\d{1,15})(?:[ .-](?:\(\d{1,5}\)[ .-]?)?\d{1,12}){0,5}" + _R),
-        _valid_phone, hint=re.compile(_PHONE_HINT), reach=64),
+    _Detector("PHONE", PHONE_PATTERN, valid_phone, hint=re.compile(PHONE_HINT), reach=64),
     # After the phones: "0086-138-1234-5678" can pass Luhn by chance, and its shape says phone.
     _Detector("BANK_CARD", re.compile(_L + r"(?:\d{13,19}|\d{4}([ -])\d{3,6}(?:\1\d{3,6}){1,3})" + _R),
               _valid_card, hint=re.compile(r"\d{13}|\d{4}[ -]\d{4,6}[ -]\d{4}"), reach=64),

@@ -113,7 +113,9 @@ _OFFERS = re.compile(r"(?:^|(?<=[\s,，]))(?:" + "|".join([
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _WORDISH = re.compile(r"[^\W\d_]+")
 # "As an AI I can't taste food, but chefs describe umami as …": what follows the "but" is judged on its own.
-_CONTRAST = re.compile(r"(?i),\s*but\s+|;\s*however,?\s*|[,，]\s*(?:但是?|不过|然而)[,，]?")
+# So is what follows "that said" and its kin ("I have no browser, that said, here is a list: …").
+_CONTRAST = re.compile(r"(?i),\s*but\s+|;\s*however,?\s*|[,;]\s*(?:that said|that being said|having said that"
+                       r"|with that said|even so|nonetheless|nevertheless),?\s*|[,，]\s*(?:但是?|不过|然而)[,，]?")
 
 
 def _answers(text: str, rules: QualityRules) -> bool:

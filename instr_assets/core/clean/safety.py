@@ -152,7 +152,7 @@ _PROTECT_EN = (r"educat|\bsex ed\b|\bhealth|puberty|protect|prevent|\breport|war
                r"parenting|recogni[sz]|detect|combat|fight(?:ing)? against|\bstop|moderat|classif|\btalk about\b"
                r"|\bparents (?:know|should|can)\b|\bshould parents\b")
 _GROOM_EN = r"\bgroom(?:ing)?\b|\blure\b|\bluring\b|\bseduc\w*|\bsext(?:ing)?\b|\bget (?:her|him|them) alone\b"
-_SEXUAL_ZH = (r"色情|性交|做爱|性爱|裸照|裸体|全裸|裸露|黄色(?:小说|图片|视频|网站)|猥亵|性侵|强奸|诱奸|性行为|发生关系|情色|"
+_SEXUAL_ZH = (r"色情|性交|做爱|性爱|裸照|裸体|全裸|裸露|黄色(?:小说|图片|视频|网站)|猥亵|性侵|强奸|诱奸|性行为|发生关系|性关系|露骨|情色|"
               r"淫秽|淫荡|性幻想|性感|开房|约炮|性虐")
 _MINOR_ZH = (r"幼女|幼童|女童|男童|儿童|小孩|孩子|未成年|萝莉|正太|小学生|初中生|中学生|小女孩|小男孩|"
              r"(?:[1-9]|1[0-7]|十[一二三四五六七]?|[二三四五六七八九])岁")
@@ -168,7 +168,10 @@ _META_EN = (r"\bthe (?:word|term|slur)s?\b|\bslurs?\b|offensive|derogatory|etymo
 _GROUP_EN = (r"\b(?:jews|jewish people|muslims|christians|blacks|black people|whites|white people|asians|mexicans|"
              r"immigrants|refugees|migrants|gays|gay people|lesbians|trans(?:gender)? people|women|arabs|africans|"
              r"indians|chinese people|hispanics|latinos|gypsies|roma people|disabled people|homosexuals|"
-             r"hindus|sikhs|catholics)\b")
+             r"hindus|sikhs|catholics)\b"
+             # a group named by what its members share: "people of her religion", "those of that race"
+             r"|\b(?:people|those|anyone|members) (?:of|from) (?:his|her|their|that|this|your|my|a certain|some) "
+             r"(?:religion|faith|race|ethnicity|ethnic group|nationality|caste|tribe|skin colou?r)\b")
 _DEHUMANIZE_EN = (r"\b(?:are|r) (?:all )?(?:just )?(?:animals|vermin|rats|cockroaches|parasites|subhuman|sub-human|"
                   r"inferior|a disease|a plague|filth|scum|savages|apes|monkeys|not (?:real )?(?:people|humans?))\b"
                   r"|\bshould (?:all )?(?:be )?(?:die|killed|exterminated|gassed|wiped out|eradicated|lynched|sterili[sz]ed|"
@@ -185,8 +188,11 @@ _HARASS_BENIGN_EN = (r"\bdeal with\b|\bstop\b|prevent|victim|being (?:bullied|ha
 _SLUR_ZH = r"黑鬼|支那|尼哥|黑皮猪|死基佬|娘炮|小日本|绿茶婊|婊子|贱种"
 _META_ZH = r"这个词|这个称呼|一词|词源|由来|含义|意思|为什么|历史|冒犯|歧视性|侮辱性|贬义|抗日|抗战|分类|审核|识别"
 _GROUP_ZH = (r"黑人|白人|犹太人|穆斯林|回民|同性恋|基佬|女人|外地人|河南人|东北人|日本人|韩国人|印度人|新疆人|"
-             r"少数民族|移民|难民|残疾人|农村人|穷人")
+             r"少数民族|移民|难民|残疾人|农村人|穷人"
+             # a group named by what its members share: "某个民族的人", "那种信仰的人"
+             r"|(?:民族|种族|宗教|信仰|肤色|国家|地方)的人")
 _DEHUMANIZE_ZH = (r"(?:都|全|就)(?:是|该)(?:畜生|垃圾|蟑螂|害虫|寄生虫|劣等|猪|狗|人渣|败类|下等|低等|病毒|瘟疫|该死)"
+                  r"|天生(?:就)?(?:低劣|劣等|下贱|低等|愚蠢|是罪犯|就坏)"
                   r"|(?:都|全)?(?:应该|该)(?:被)?(?:消灭|杀光|灭绝|死|滚出|赶出)|滚出(?:中国|我们|这里)|不配(?:活|当人|做人)|不是人")
 _ANALYSIS_ZH = r"宣传|刻板印象|偏见|反驳|驳斥|分析|谣言|为什么有人|歧视是|仇恨言论|识别|审核|分类|例子"
 _HARASS_ZH = r"辱骂|羞辱|威胁|恐吓|骚扰|网暴|人肉|霸凌|侮辱|诋毁|造谣"
@@ -237,6 +243,15 @@ RULES: tuple[_Rule, ...] = (
     _Rule("self_harm", "self-harm method request", _SELF_HARM_ACT_EN, None, 0, _SELF_HARM_METHOD_CUE_EN,
           _SELF_HARM_BENIGN_EN),
     _Rule("self_harm", "way to die", _DIE_EN, None, 0, None, _SELF_HARM_BENIGN_EN),
+    # A dose or a cut described by its end, not named: "... so I don't wake up", "... so the bleeding won't stop".
+    _Rule("self_harm", "lethal dose request", r"\b(?:so (?:that )?i (?:don'?t|do not|won'?t|will not|never) wake up"
+          r"|(?:and|to) never wake up(?: again)?|to not wake up)\b", None, 0,
+          r"\bhow (?:many|much)\b|\bpills?\b|\btablets?\b|\bdose\b|\btake\b|\bswallow\b", _SELF_HARM_BENIGN_EN),
+    _Rule("self_harm", "cut to bleed out", r"\bbleeding (?:won'?t|will not|doesn'?t|does not|never) stop\b"
+          r"|\bbleed (?:out|to death)\b", None, 0, r"\bwhere\b|\bhow\b|\bcut\b|\bdeep\b|\bvein\b|\bartery\b",
+          # ("stop" is in the target here: the general list's "stop self-harm" does not apply)
+          _SELF_HARM_BENIGN_EN.replace(r"\bstop\b|", "") + r"|first aid|wound|injur|doctor|hemophilia|\bpatient\b"
+          r"|\bif (?:the )?bleeding\b|\bpress(?:ure)?\b|bandage|tourniquet|\bnose|\bgums?\b|\bperiods?\b|menstrua"),
     _Rule("self_harm", "self-harm encouragement", _ENCOURAGE_EN, None, 0, None, _ENCOURAGE_BENIGN_EN),
     _Rule("self_harm", "self-harm glorification", r"\bsuicide\b|\bself[- ]harm\b|\banorexia\b",
           _GLORIFY_EN, 30, r"\b(?:write|compose|draft|create|make)\b",
@@ -245,6 +260,10 @@ RULES: tuple[_Rule, ...] = (
     _Rule("self_harm", "way to die (zh)", _ZH_DIE, None, 0, None, _ZH_SELF_HARM_BENIGN),
     _Rule("self_harm", "lethal amount (zh)", r"吃(?:多少|几片|几颗|几瓶|一整瓶)",
           r"会死|能死|才能死|才会死|可以死|死掉|自杀", 15, None, _ZH_SELF_HARM_BENIGN),
+    _Rule("self_harm", "lethal amount (zh)", r"吃(?:多少|几片|几颗|几瓶|一整瓶)", r"不再醒来|醒不过来|一睡不醒|长眠不醒",
+          15, None, _ZH_SELF_HARM_BENIGN),
+    _Rule("self_harm", "cut to bleed (zh)", r"割(?:哪里|哪儿|哪|什么地方|多深|手腕|动脉)",
+          r"止不住|流不止|停不下来|流干|会死|能死|致死", 15, None, _ZH_SELF_HARM_BENIGN),
     _Rule("self_harm", "self-harm encouragement (zh)", _ZH_ENCOURAGE, None, 0, None, _ZH_ENCOURAGE_BENIGN),
     _Rule("sexual_minors", "minor with sexual content", _SEXUAL_EN, _MINOR_EN, 80, None, _PROTECT_EN),
     _Rule("sexual_minors", "grooming request", _GROOM_EN, _MINOR_EN, 40,
@@ -254,6 +273,11 @@ RULES: tuple[_Rule, ...] = (
     _Rule("hate", "slur", _SLUR_EN, None, 0, None, _META_EN),
     _Rule("hate", "dehumanizing a group", _DEHUMANIZE_EN, _GROUP_EN, 40, None, _ANALYSIS_EN),
     _Rule("hate", "harassment request", _HARASS_EN, _HARASS_CUE_EN, 30, None, _HARASS_BENIGN_EN),
+    # Mockery of a group asked for: "jokes that make fun of disabled people", "memes mocking immigrants".
+    _Rule("hate", "mockery of a group", r"\bmak(?:e|es|ing) fun of\b|\bmock(?:s|ing)?\b|\bridicul\w*|\bdemean\w*"
+          r"|\blaugh(?:s|ing)? at\b|\bbelittl\w*", _GROUP_EN, 40,
+          r"\bjokes?\b|\bmemes?\b|\binsults?\b|\bposts?\b|\bcaptions?\b|\bslogans?\b",
+          _ANALYSIS_EN + r"|\bwhy\b|\bstop\b|\bnot\b|\bnever\b|\bhurt|\bharm|\bdon'?t\b|\bavoid\b|respect"),
     _Rule("hate", "slur (zh)", _SLUR_ZH, None, 0, None, _META_ZH),
     _Rule("hate", "dehumanizing a group (zh)", _DEHUMANIZE_ZH, _GROUP_ZH, 12, None, _ANALYSIS_ZH),
     _Rule("hate", "harassment request (zh)", _HARASS_ZH, _HARASS_CUE_ZH, 12, None, _HARASS_BENIGN_ZH),

@@ -23,8 +23,11 @@ _CODE_VALUE = re.compile(r"[A-Za-z_]+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[\d.,_]+|(
 
 
 def is_placeholder(value: str) -> bool:
-    """A value written to be replaced (or a dummy such as admin123), not a secret."""
-    return bool(_PLACEHOLDER_VALUE.search(value)) or re.sub(r"[\d\W_]+", "", value.lower()) in _DUMMY_WORDS
+    """A value written to be replaced (or a dummy such as admin123), not a secret. A placeholder word counts
+    only written in one case or capitalised: in random characters "FAkE" or "ToKeN" turn up by chance."""
+    words = (m.group() for m in _PLACEHOLDER_VALUE.finditer(value))
+    written = any(w in (w.lower(), w.upper(), w.capitalize()) for w in words)
+    return written or re.sub(r"[\d\W_]+", "", value.lower()) in _DUMMY_WORDS
 
 
 def entropy_bits(value: str) -> float:
@@ -62,9 +65,9 @@ def spoken_secret(value: str) -> bool:
 
 
 def prefixed_key(value: str) -> bool:
-    """A key whose vendor prefix (sk-, hf_, ghp_) already says key: real ones mix letters and digits, where
-    "sk-your-api-key-goes-here" has none."""
-    return not is_placeholder(value) and _has_digit_and_letter(value)
+    """A key whose vendor prefix (sk-, hf_, glpat-) already says key: real ones mix letters and digits or
+    letters of scrambled case, where "sk-your-api-key-goes-here" has neither."""
+    return not is_placeholder(value) and (_has_digit_and_letter(value) or case_scrambled(value))
 
 
 def bearer_token(value: str) -> bool:
