@@ -8,9 +8,12 @@ import polars as pl
 import pytest
 
 from instr_assets.core import text as text_module
+from instr_assets.core.clean.cleaning import clean_pairs
 from instr_assets.core.clean.encoding import repair_and_normalize, repair_series
 from instr_assets.core.clean.pii import find_pii, find_pii_series
+from instr_assets.core.ingest.unify import MESSAGE_DTYPE
 from instr_assets.core.text import compose_user, normalize_series, plain_columns, render_plain
+from instr_assets_tests.test_clean_augment_split import unify_alpaca
 
 
 def _every_step_once() -> list[str]:
@@ -101,3 +104,45 @@ def test_doubled_mask_keeps_every_doubled_answer_and_rules_out_plain_ones(data_d
     assert sum(flagged[len(real):len(real) + len(twice)]) >= 0.9 * len(twice)  # the planted ones do fire
     assert [r for r, f, m in zip(responses, flagged, may) if f and not m] == []
     assert sum(may[:len(real)]) <= 0.02 * len(real) and not any(may[len(real) + len(twice):])
+
+
+# ---------------------------------------------------------------- the cleaning stage's column passes
+
+
+def test_encoding_damage_names_each_pairs_first_damaged_field(tmp_path):
+    """The four fields are repaired as one column; each pair still reports its own first damaged field."""
+    records = [
+        {"instruction": "Name a colour \ufffd please.", "input": "", "output": "Blue \ufffd is one."},
+        {"instruction": "Name a fruit.", "input": "A red \ufffd one.", "output": "An apple \ufffd."},
+        {"instruction": "Name a tree.", "input": "", "output": "An oak \ufffd."},
+        {"instruction": "Name a bird.", "input": "", "output": "A robin."},
+    ]
+    unified = unify_alpaca(tmp_path, records)
+    cleaned, rejected = clean_pairs(unified)
+    field_of = dict(rejected.join(unified.select("pair_id", "instruction"), on="pair_id")
+                    .select("instruction", pl.col("detail").str.extract(r"^(\w+):")).iter_rows())
+    assert rejected["reason"].to_list() == ["encoding_damage"] * 3
+    assert field_of == {"Name a colour \ufffd please.": "instruction", "Name a fruit.": "input",
+                        "Name a tree.": "response"}
+    assert cleaned["response"].to_list() == ["A robin."]
+
+
+def test_single_turn_messages_are_rebuilt_from_parts_and_multi_turn_ones_normalized(tmp_path):
+    """A single-turn pair's system, user and last messages come from its normalized parts (a folded 'no input'
+    reaches the prompt, a redaction the answer); a conversation's turns are normalized where they stand."""
+    unified = unify_alpaca(tmp_path, [{"instruction": "Say  hi.", "input": "N/A",
+                                       "output": "Hi  there, write to jane.doe@example.com."},
+                                      {"instruction": "Count to two.", "input": "", "output": "One, two."}])
+    turns = [("user", "Count  to two."), ("assistant", "One,  two."), ("user", "And  on?"),
+             ("assistant", "Three,  four.")]
+    conversation = pl.Series([[{"role": r, "content": c} for r, c in turns]], dtype=MESSAGE_DTYPE)
+    unified = pl.concat([unified.head(1), unified.slice(1).with_columns(
+        messages=conversation, n_turns=pl.lit(2, unified["n_turns"].dtype))])
+    cleaned, rejected = clean_pairs(unified)
+    assert rejected.height == 0
+    messages = {row["n_turns"]: [(m["role"], m["content"]) for m in row["messages"]]
+                for row in cleaned.select("n_turns", "messages").iter_rows(named=True)}
+    single = cleaned.filter(pl.col("n_turns") == 1)["response"][0]
+    assert "jane.doe" not in single and single.startswith("Hi there, write to ")
+    assert messages[1] == [("user", "Say hi."), ("assistant", single)]
+    assert messages[2] == [(r, " ".join(c.split())) for r, c in turns]

@@ -213,7 +213,8 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
                          pl.col("n_msgs").alias("_longer_msgs"), pl.col("_prefix_keys").alias("norm_hash"),
                          ).explode("norm_hash").drop_nulls("norm_hash")
     shorter = (keys.select("pair_id", "raw_id", "source", "norm_hash", "n_msgs").join(prefix, on="norm_hash")
-               .sort(["_longer_chars", "_longer"], descending=[True, False]).unique("pair_id", keep="first")
+               .sort(["_longer_chars", "_longer", "pair_id"], descending=[True, False, False])
+               .unique("pair_id", keep="first", maintain_order=True)  # in a fixed order, run after run
                .select("pair_id", "raw_id", "source", "n_msgs", "_longer_msgs", kept_pair_id="_longer"))
     ordered = keys.join(shorter.select("pair_id"), on="pair_id", how="anti").sort(
         [*_PREFERENCE, *SOURCE_ORDER], descending=[*_PREFERENCE.values(), False, False, False, False],
