@@ -272,15 +272,18 @@ def headline(metrics: pl.DataFrame) -> dict:
 
 
 def render_report(metrics: pl.DataFrame, exact: pl.DataFrame, chrf_scores: pl.DataFrame, samples: pl.DataFrame,
-                  training: dict, base_model: str, loss_curve: str | None = None, warning: str | None = None) -> str:
+                  training: dict, base_model: str, loss_curve: str | None = None, warning: str | None = None,
+                  base_model_note: str | None = None) -> str:
     """The report as Markdown; loss_curve is the image reference to show (resolved by inline_images); a warning
-    (a stale checkpoint evaluated on purpose) heads the report."""
+    (a stale checkpoint evaluated on purpose) heads the report; base_model_note says what the base model is
+    (quantization, family, chat template)."""
     overall = metrics.filter(pl.col("facet") == "overall").pivot(on="model", index="split", values=["loss", "perplexity"])
     lines = ["# Evaluation report", ""]
     if warning:
         lines += ["## WARNING: stale checkpoint", "", f"**{warning}**", ""]
     lines += [
-        f"Base model: **{base_model}**; fine-tuned for {training['max_steps']} steps, best validation loss at step "
+        f"Base model: **{base_model}**" + (f": {base_model_note}" if base_model_note else "") + ".", "",
+        f"Fine-tuned for {training['max_steps']} steps, best validation loss at step "
         f"{training['best_step']} ({training['best_val_loss']:.4f} on the training-time validation subset).", "",
         "## Loss and perplexity (response tokens only)", "", markdown_table(overall, 160, 4), "",
     ]

