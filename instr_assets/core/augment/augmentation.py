@@ -1,145 +1,164 @@
-"""Augmentation operators over instructions, seeded, each child linked to its parent pair.
+"""Augmentation of cleaned pairs: operators rewrite the instruction, gates judge each child, and every child
+carries its provenance (parent_pair_id, operator, model_id, similarity to its parent).
 
-Operators only rewrite the instruction, never the response, so a computed answer stays correct.
+Operators only rewrite the request part of the instruction (protect.py), never the input or the response, and
+skip multi-turn pairs and verifiable tasks (a computed reference answer), so no computed answer goes stale.
+Each (pair, operator) draws from its own seeded generator: a child depends on the seed, the pair and the
+operator only, not on the other rows.
 """
 from __future__ import annotations
 
 import random
-import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import polars as pl
 
-from ..text import compose_user, render_plain
 from ..ingest.unify import pair_id_of
+from ..text import compose_user, render_plain
+from .gates import EmbedFn, GateRules, band_issue, cheap_issues, normalized_keys, similarities
+from .noise import NoiseRates, inject_noise
+from .synonyms import POS_NAMES, SYNONYM_POS, replace_synonyms
+from .syntax import transform_syntax
 
-# Wrappers that ask the same thing in other words; {x} is the original instruction.
-PARAPHRASE_TEMPLATES = {
-    "en": [
-        "Please {x}", "Could you {x}", "I need help with this: {x}", "Here is a task for you. {x}",
-        "{x} Please be accurate.", "Task: {x}",
-    ],
-    "zh": [
-        "请{x}", "麻烦你{x}", "我需要你帮忙：{x}", "下面是一个任务。{x}", "{x}请认真作答。", "任务：{x}",
-    ],
-}
-
-# A small hand-written synonym dictionary; only whole words (en) or exact phrases (zh) are replaced.
-SYNONYMS = {
-    "en": {
-        "explain": ["describe", "clarify"], "describe": ["explain", "outline"], "write": ["compose", "draft"],
-        "give": ["provide", "offer"], "list": ["name", "enumerate"], "short": ["brief", "concise"],
-        "simple": ["plain", "straightforward"], "important": ["significant", "key"], "help": ["assist", "aid"],
-        "make": ["create", "produce"], "find": ["identify", "determine"], "show": ["demonstrate", "display"],
-        "answer": ["reply", "response"], "quick": ["fast", "rapid"], "big": ["large", "huge"],
-        "small": ["little", "tiny"], "choose": ["select", "pick"], "suggest": ["recommend", "propose"],
-        "summarize": ["sum up", "condense"], "difference": ["distinction", "contrast"],
-    },
-    "zh": {
-        "解释": ["说明", "阐述"], "描述": ["说明", "叙述"], "写": ["撰写", "编写"], "给出": ["提供", "列出"],
-        "简短": ["简要", "简洁"], "简单": ["浅显", "简明"], "重要": ["关键", "要紧"], "帮助": ["协助", "帮忙"],
-        "为什么": ["为何", "什么原因"], "如何": ["怎样", "怎么"], "列出": ["列举", "给出"], "建议": ["推荐", "提议"],
-        "总结": ["概括", "归纳"], "区别": ["差别", "不同"], "方法": ["办法", "方式"], "问题": ["疑问", "题目"],
-    },
-}
-
-_EN_WORD = re.compile(r"[A-Za-z]+")
-
-
-def paraphrase_instruction(instruction: str, lang: str, rng: random.Random) -> str | None:
-    templates = PARAPHRASE_TEMPLATES.get(lang)
-    if not templates:
-        return None
-    template = rng.choice(templates)
-    x = instruction
-    if lang == "zh" and template.startswith(("请{x}", "麻烦你{x}")) and (x.endswith(("?", "？")) or x.startswith("请")):
-        # "请"/"麻烦你" read well before a request, not before a question or another "请".
-        template = "任务：{x}"
-    if lang == "en" and template.startswith(("Please {x}", "Could you {x}")):
-        # Only imperative instructions read well after "Please"/"Could you"; lower-case their first letter.
-        if not re.match(r"^[A-Z][a-z]+ ", x) or x.endswith("?"):
-            template = "Task: {x}"
-        else:
-            x = x[0].lower() + x[1:]
-            if template.startswith("Could you"):
-                x = x.rstrip(".") + "?"
-    out = template.format(x=x)
-    return out if out != instruction else None
-
-
-def replace_synonyms(instruction: str, lang: str, rng: random.Random, rate: float = 0.5) -> str | None:
-    table = SYNONYMS.get(lang)
-    if not table:
-        return None
-    if lang == "en":
-        def swap(m: re.Match) -> str:
-            word = m.group(0)
-            options = table.get(word.lower())
-            if not options or rng.random() > rate:
-                return word
-            new = rng.choice(options)
-            return new.capitalize() if word[0].isupper() else new
-        out = _EN_WORD.sub(swap, instruction)
-    else:
-        out = instruction
-        for phrase in sorted(table, key=len, reverse=True):
-            if phrase in out and rng.random() <= rate:
-                out = out.replace(phrase, rng.choice(table[phrase]), 1)
-    return out if out != instruction else None
-
-
-OPERATORS: dict[str, Callable[[str, str, random.Random], str | None]] = {
-    "instruction_paraphrase": paraphrase_instruction,
-    "synonym_replace": replace_synonyms,
-}
+OPERATORS = ("synonym", "syntax", "noise")
+# model_id of the rule-based operators (the synonym operator names its lexicon instead).
+RULES_ID = {"syntax": "rules:syntax-v1", "noise": "rules:eda-noise-v1"}
+PROVENANCE = {"operator": pl.Utf8, "parent_pair_id": pl.Utf8, "is_augmented": pl.Boolean, "model_id": pl.Utf8,
+              "similarity": pl.Float64, "operator_detail": pl.Utf8}
+REJECT_SCHEMA = {"pair_id": pl.Utf8, "parent_pair_id": pl.Utf8, "operator": pl.Utf8, "model_id": pl.Utf8,
+                 "lang": pl.Utf8, "instruction": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8,
+                 "similarity": pl.Float64}
+_EMBED_CHUNK = 64
 
 
 @dataclass(frozen=True)
 class AugmentRules:
     seed: int = 13
-    operators: tuple[str, ...] = ("instruction_paraphrase", "synonym_replace")
+    operators: tuple[str, ...] = OPERATORS
     # Augmented rows may make up at most this share of the output.
     max_augmented_share: float = 0.25
     # Chance that a given (pair, operator) is tried at all.
     apply_prob: float = 0.5
+    # Share of an instruction's words the synonym operator replaces (at least one).
+    synonym_rate: float = 0.15
+    # Parts of speech the synonym operator may replace (any of synonyms.POS_NAMES).
+    synonym_pos: tuple[str, ...] = SYNONYM_POS
+    noise: NoiseRates = field(default_factory=NoiseRates)
+    gates: GateRules = field(default_factory=GateRules)
 
 
-def augment_pairs(cleaned: pl.DataFrame, rules: AugmentRules = AugmentRules()) -> pl.DataFrame:
-    """Originals (operator='original') plus augmented children naming their parent and operator."""
+@dataclass
+class Augmented:
+    pairs: pl.DataFrame  # originals first, then the children that passed every gate
+    rejected: pl.DataFrame  # REJECT_SCHEMA: children that failed a gate, and (pair, operator) with no output
+    seconds: dict[str, float]  # per operator, the time its rewrites took; 'gates' the time of the gates
+
+
+def validate(rules: AugmentRules) -> None:
     unknown = set(rules.operators) - set(OPERATORS)
     if unknown:
-        raise ValueError(f"augment operators: unknown {sorted(unknown)}; known are {sorted(OPERATORS)}")
-    rng = random.Random(rules.seed)
-    base = cleaned.with_columns(
-        pl.lit("original").alias("operator"), pl.lit(None, pl.Utf8).alias("parent_pair_id"),
-        pl.lit(False).alias("is_augmented"),
-    )
-    children = []
-    for row in cleaned.iter_rows(named=True):
-        if row["n_turns"] != 1:
-            continue  # multi-turn context would no longer match a rewritten first turn
+        raise ValueError(f"operators: unknown {sorted(unknown)}; known are {list(OPERATORS)}")
+    if not set(rules.synonym_pos) <= set(POS_NAMES):
+        raise ValueError(f"synonym_pos: {sorted(set(rules.synonym_pos) - set(POS_NAMES))} not among {list(POS_NAMES)}")
+    if not 0.0 <= rules.max_augmented_share < 1.0 or not 0.0 <= rules.apply_prob <= 1.0:
+        raise ValueError("max_augmented_share must be in [0, 1) and apply_prob in [0, 1]")
+
+
+def _run_operator(op: str, instruction: str, lang: str, rng: random.Random, rules: AugmentRules) -> tuple[str | None, str]:
+    if op == "synonym":
+        return replace_synonyms(instruction, lang, rng, rules.synonym_rate, rules.synonym_pos)
+    if op == "syntax":
+        return transform_syntax(instruction, lang)
+    return inject_noise(instruction, lang, rng, rules.noise)
+
+
+def _child(row: dict, op: str, new_instruction: str, detail: str) -> dict:
+    messages = [dict(m) for m in row["messages"]]
+    first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
+    messages[first_user]["content"] = compose_user(new_instruction, row["input"])
+    model_id = detail if op == "synonym" else RULES_ID[op]
+    return {**row, "instruction": new_instruction, "messages": messages,
+            "text": render_plain(new_instruction, row["input"], row["response"]), "pair_id": pair_id_of(messages),
+            "operator": op, "parent_pair_id": row["pair_id"], "is_augmented": True, "model_id": model_id,
+            "similarity": None, "operator_detail": None if op == "synonym" else detail}
+
+
+def _reject(child: dict, reason: str, detail: str, similarity: float | None = None) -> dict:
+    return {"pair_id": child["pair_id"], "parent_pair_id": child["parent_pair_id"], "operator": child["operator"],
+            "model_id": child["model_id"], "lang": child["lang"], "instruction": child["instruction"],
+            "reason": reason, "detail": detail, "similarity": similarity}
+
+
+def augment(cleaned: pl.DataFrame, rules: AugmentRules = AugmentRules(), embed: EmbedFn | None = None,
+            progress: Callable[[str], None] | None = None) -> Augmented:
+    """Originals (operator='original') plus the children that passed the gates; `embed` (texts -> unit rows)
+    drives the similarity gate, which is skipped (similarity null) without it."""
+    validate(rules)
+    base = cleaned.with_columns(pl.lit("original").alias("operator"), pl.lit(None, pl.Utf8).alias("parent_pair_id"),
+                                pl.lit(False).alias("is_augmented"), pl.lit(None, pl.Utf8).alias("model_id"),
+                                pl.lit(None, pl.Float64).alias("similarity"),
+                                pl.lit(None, pl.Utf8).alias("operator_detail"))
+    seconds = dict.fromkeys(rules.operators, 0.0)
+    candidates, rejected, parent_of = [], [], {}
+    eligible = cleaned.filter((pl.col("n_turns") == 1) & pl.col("reference_answer").is_null())
+    for row in eligible.iter_rows(named=True):
         for op in rules.operators:
+            rng = random.Random(f"{rules.seed}:{row['pair_id']}:{op}")
             if rng.random() > rules.apply_prob:
                 continue
-            new_instruction = OPERATORS[op](row["instruction"], row["lang"], rng)
-            if not new_instruction:
+            t = time.perf_counter()
+            new_instruction, detail = _run_operator(op, row["instruction"], row["lang"], rng, rules)
+            seconds[op] += time.perf_counter() - t
+            if new_instruction is None:
+                rejected.append({"pair_id": None, "parent_pair_id": row["pair_id"], "operator": op,
+                                 "model_id": None, "lang": row["lang"], "instruction": None,
+                                 "reason": "no_output", "detail": detail, "similarity": None})
                 continue
-            messages = [dict(m) for m in row["messages"]]
-            first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
-            messages[first_user]["content"] = compose_user(new_instruction, row["input"])
-            children.append({
-                **row, "instruction": new_instruction, "messages": messages,
-                "text": render_plain(new_instruction, row["input"], row["response"]),
-                "pair_id": pair_id_of(messages), "operator": op, "parent_pair_id": row["pair_id"],
-                "is_augmented": True,
-            })
-    # Cap: share = k / (n + k) <= s  =>  k <= s * n / (1 - s); keep a seeded random subset.
-    n = cleaned.height
-    cap = int(rules.max_augmented_share * n / (1 - rules.max_augmented_share)) if rules.max_augmented_share < 1 else len(children)
-    if len(children) > cap:
-        children = random.Random(rules.seed + 1).sample(children, cap)
-    aug = pl.DataFrame(children, schema=base.schema) if children else base.clear()
-    out = pl.concat([base, aug])
-    # An augmented child can coincide with an existing pair; keep the first (originals come first).
-    return out.unique(subset="pair_id", keep="first", maintain_order=True)
+            candidates.append(_child(row, op, new_instruction, detail))
+            parent_of[row["pair_id"]] = row["instruction"]
+    if progress:
+        progress(f"augment: {len(candidates)} candidate children from {eligible.height} eligible pairs")
+    t = time.perf_counter()
+    passed = []
+    if candidates:
+        frame = pl.DataFrame(candidates, schema=base.schema)
+        issues = cheap_issues(frame, [parent_of[c["parent_pair_id"]] for c in candidates],
+                              set(normalized_keys(cleaned)))
+        for child, issue in zip(candidates, issues):
+            if issue:
+                rejected.append(_reject(child, *issue))
+            else:
+                passed.append(child)
+    # Cap: share = k / (n + k) <= s  =>  k <= s * n / (1 - s). A seeded order decides which children are
+    # judged by the (costly) embedding gate until the cap is reached.
+    cap = int(rules.max_augmented_share * cleaned.height / (1 - rules.max_augmented_share))
+    random.Random(rules.seed + 1).shuffle(passed)
+    kept = []
+    if embed is None:
+        kept = passed[:cap]
+    else:
+        for start in range(0, len(passed), _EMBED_CHUNK):
+            if len(kept) >= cap:
+                break
+            chunk = passed[start:start + _EMBED_CHUNK]
+            sims = similarities(embed, [parent_of[c["parent_pair_id"]] for c in chunk], [c["instruction"] for c in chunk])
+            for child, sim in zip(chunk, sims.tolist()):
+                child["similarity"] = round(sim, 4)
+                issue = band_issue(sim, rules.gates)
+                if issue:
+                    rejected.append(_reject(child, *issue, similarity=child["similarity"]))
+                elif len(kept) < cap:
+                    kept.append(child)
+    seconds["gates"] = time.perf_counter() - t
+    children = pl.DataFrame(kept, schema=base.schema) if kept else base.clear()
+    if children.height:
+        children = children.with_columns(pl.Series("norm_hash", normalized_keys(children)))
+    pairs = pl.concat([base, children.sort("pair_id")])
+    return Augmented(pairs, pl.DataFrame(rejected, schema=REJECT_SCHEMA), seconds)
+
+
+def augment_pairs(cleaned: pl.DataFrame, rules: AugmentRules = AugmentRules(), embed: EmbedFn | None = None) -> pl.DataFrame:
+    """The augmented pairs alone (see `augment`)."""
+    return augment(cleaned, rules, embed).pairs
