@@ -185,10 +185,12 @@ def test_keep_action_tags_clusters_and_split_keeps_them_together(near):
     assert cluster[ids[5]] == ids[5]
     augmented = augment_pairs(cleaned, AugmentRules(apply_prob=1.0, max_augmented_share=0.5))
     for seed in range(5):
-        splits, _ = stratify_and_split(augmented, SplitRules(seed=seed))
-        per_cluster = splits.group_by("cluster_id").agg(pl.col("split").n_unique().alias("n"))
+        splits = stratify_and_split(augmented, SplitRules(seed=seed)).splits
+        per_cluster = splits.group_by("cluster_id").agg(pl.col("split").n_unique().alias("n"),
+                                                        pl.col("group_id").n_unique().alias("groups"))
         assert per_cluster["n"].max() == 1
-        assert (splits["group_id"] == splits["cluster_id"]).all()
+        # A cluster is inside one split group (which may join other clusters sharing a prompt or passage).
+        assert per_cluster["groups"].max() == 1
 
 
 def test_off_action_and_bad_near_dup_rules(near):
