@@ -86,6 +86,10 @@ class CleanConfig(dg.Config):
     contamination_ngram_words: int = Field(default=_DECON.ngram_words, ge=1, description="shared words that make a pair contaminated")
     contamination_ngram_chars_zh: int = Field(default=_DECON.ngram_chars_zh, ge=1,
                                               description="shared Han characters that make a pair contaminated")
+    # The cleaned_reject_share_per_source check (the cleaning itself does not read these)
+    max_reject_share_per_source: float = Field(default=0.5, ge=0, le=1,
+                                               description="a source losing a larger share of its pairs to cleaning fails the check")
+    reject_share_blocks: bool = Field(default=False, description="that check blocks publication (ERROR) instead of warning")
 
     def rules(self, evaluation_sources: tuple[str, ...] = ()) -> cleaning.CleanRules:
         unknown = set(self.disabled_filters) - set(quality.FILTERS)
