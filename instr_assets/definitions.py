@@ -1,28 +1,38 @@
-"""The code location: eight assets, their checks, the full-rebuild jobs, the nightly schedule and the source sensor."""
+"""The code location: the assets, their checks, the full-rebuild jobs, the nightly schedule and the source sensor."""
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The output root is dg.EnvVar("INSTR_ASSETS_OUTPUT") below, resolved by Dagster when a run starts; unset, it is
+# `output` in the working directory.
+os.environ.setdefault("INSTR_ASSETS_OUTPUT", "output")
+
+import socket  # noqa: E402
 
 import dagster as dg  # noqa: E402
 
 from instr_assets.defs.assets import augmented_pairs, cleaned_pairs, raw_sources, stratified_splits, unified_pairs  # noqa: E402
+from instr_assets.defs.export_assets import dataset_exports  # noqa: E402
 from instr_assets.defs.model_assets import TrainConfig, eval_report, finetuned_checkpoint, tokenized_shards  # noqa: E402
 from instr_assets.defs.resources import DataStoreResource  # noqa: E402
 from instr_assets.defs.sensors import source_files_sensor  # noqa: E402
+from instr_assets.runs import HOST_TAG  # noqa: E402
 
-ALL_ASSETS = [raw_sources, unified_pairs, cleaned_pairs, augmented_pairs, stratified_splits, tokenized_shards,
-              finetuned_checkpoint, eval_report]
+ALL_ASSETS = [raw_sources, unified_pairs, cleaned_pairs, augmented_pairs, stratified_splits, dataset_exports,
+              tokenized_shards, finetuned_checkpoint, eval_report]
+# A run launched in process (`dg launch`, which takes no --tags) carries the machine that loaded this code, where
+# it runs: the reaper judges a run by its pids only there. The UI's launcher re-tags the runs it starts.
+RUN_HERE = {HOST_TAG: socket.gethostname()}
 
 instruction_pipeline = dg.define_asset_job(
-    "instruction_pipeline", selection=dg.AssetSelection.assets(*ALL_ASSETS),
+    "instruction_pipeline", selection=dg.AssetSelection.assets(*ALL_ASSETS), tags=RUN_HERE,
     description="Materialize the whole graph on SmolLM2-135M-Instruct: raw sources to eval report.",
 )
 # The same graph on a tiny random model of the same family: for a quick look, tests and CI.
 instruction_pipeline_tiny = dg.define_asset_job(
-    "instruction_pipeline_tiny", selection=dg.AssetSelection.assets(*ALL_ASSETS),
+    "instruction_pipeline_tiny", selection=dg.AssetSelection.assets(*ALL_ASSETS), tags=RUN_HERE,
     config=dg.RunConfig(ops={"finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=20, lr=1e-3)}),
     description="The whole graph with a tiny randomly initialised model (minutes, not quality).",
 )
@@ -42,5 +52,5 @@ defs = dg.Definitions(
     jobs=[instruction_pipeline, instruction_pipeline_tiny],
     schedules=[nightly_rebuild],
     sensors=[source_files_sensor],
-    resources={"data_store": DataStoreResource()},
+    resources={"data_store": DataStoreResource(root=dg.EnvVar("INSTR_ASSETS_OUTPUT"))},
 )

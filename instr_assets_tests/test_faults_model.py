@@ -17,6 +17,7 @@ from instr_assets.core.storage import DataStore
 from instr_assets.core.train.tokenize_pack import splits_without_sequences
 from instr_assets.definitions import ALL_ASSETS
 from instr_assets.defs.assets import SplitConfig
+from instr_assets.defs.gx_bridge import GxRecord
 from instr_assets.defs.model_assets import EvalConfig, TokenizeConfig, TrainConfig, _eval_checks, _loss_check
 from instr_assets.defs.resources import DataStoreResource
 
@@ -52,20 +53,24 @@ def _metrics(pairs) -> pl.DataFrame:
                           "loss": 1.5, "perplexity": 4.48} for m, s in pairs], schema=METRIC_SCHEMA)
 
 
-def test_metrics_finite_fails_on_an_empty_or_partial_metric_table():
+def test_metrics_finite_fails_on_an_empty_or_partial_metric_table(tmp_path):
     every = [(m, s) for m in ("base", "finetuned") for s in ("validation", "test")]
-    assert _eval_checks(_metrics(every), {})[0].passed
-    assert not _eval_checks(_metrics([]), {})[0].passed  # zero rows passed before: a green run with no losses
-    assert not _eval_checks(_metrics(every[:3]), {})[0].passed  # the fine-tuned model has no test loss
+    with GxRecord(tmp_path, "eval_report") as record:
+        assert _eval_checks(record, _metrics(every), {})[0].passed
+        assert not _eval_checks(record, _metrics([]), {})[0].passed  # zero rows passed before: a green run with no losses
+        assert not _eval_checks(record, _metrics(every[:3]), {})[0].passed  # the fine-tuned model has no test loss
 
 
-def test_loss_finite_fails_on_an_empty_or_one_sided_training_log():
+def test_loss_finite_fails_on_an_empty_or_one_sided_training_log(tmp_path):
     schema = {"step": pl.Int64, "train_loss": pl.Float64, "val_loss": pl.Float64}
     log = pl.DataFrame({"step": [0, 1, 2], "train_loss": [None, 2.0, 1.8], "val_loss": [2.5, None, 2.1]}, schema=schema)
-    assert _loss_check(log).passed
-    assert not _loss_check(log.clear()).passed
-    assert not _loss_check(log.with_columns(pl.lit(None, pl.Float64).alias("val_loss"))).passed
-    assert not _loss_check(log.with_columns(pl.Series("train_loss", [None, float("nan"), 1.8]))).passed
+    with GxRecord(tmp_path, "finetuned_checkpoint") as record:
+        assert _loss_check(record, log).passed
+        assert not _loss_check(record, log.clear()).passed
+        assert not _loss_check(record, log.with_columns(pl.lit(None, pl.Float64).alias("val_loss"))).passed
+        nan_loss = _loss_check(record, log.with_columns(pl.Series("train_loss", [None, float("nan"), 1.8])))
+    assert not nan_loss.passed
+    assert [r.data["logged"] for r in nan_loss.metadata["failing_rows"].value.records] == ["train step 1"]
 
 
 # ------------------------------------------------------------------------------------- on the tiny graph

@@ -19,6 +19,7 @@ from instr_assets.core.ingest import source_config as sc
 from instr_assets.core.ingest.source_cache import SourceCache, SourceReadError, snapshot, watched_files
 from instr_assets.core.ingest.unify import unify
 from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
+from instr_assets.defs.metadata import count_dict
 from instr_assets.defs.resources import DataStoreResource
 
 GOOD = [{"instruction": "Name a prime number above 10.", "input": "", "output": "11"},
@@ -173,9 +174,9 @@ def test_on_error_warn_goes_on_with_the_other_sources(tmp_path):
     assert readable.description == "sources that could not be read: gone"
     mats = {e.asset_key.to_user_string(): e.event_specific_data.materialization
             for e in result.get_asset_materialization_events()}
-    assert mats["raw_sources"].metadata["records_per_source"].value == {"good": 2, "gone": 1}
-    assert mats["unified_pairs"].metadata["pairs_per_source"].value == {"good": 2}
-    assert mats["unified_pairs"].metadata["rejected_by_reason"].value == {"source_unreadable": 1}
+    assert count_dict(mats["raw_sources"].metadata["records_per_source"]) == {"good": 2, "gone": 1}
+    assert count_dict(mats["unified_pairs"].metadata["pairs_per_source"]) == {"good": 2}
+    assert count_dict(mats["unified_pairs"].metadata["rejected_by_reason"]) == {"source_unreadable": 1}
 
 
 def test_on_error_stop_fails_the_step_naming_source_and_file(tmp_path):

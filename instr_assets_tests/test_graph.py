@@ -11,7 +11,7 @@ from instr_assets.defs.model_assets import TrainConfig
 from instr_assets.defs.resources import DataStoreResource
 from instr_assets_tests.webserver_harness import PLAIN_CHECKS
 
-STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits",
+STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits", "dataset_exports",
           "tokenized_shards", "finetuned_checkpoint", "eval_report"]
 
 
@@ -153,10 +153,9 @@ def test_failing_blocking_check_stops_downstream(tmp_path):
     assert {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"} == set(STAGES[:5])
     # The check's metadata shows the failing rows: exactly the splits left short (three pairs fill at most
     # two of the three splits), with their sizes.
-    short = failed[0].metadata["failing_rows"].value.splitlines()[2:]
-    assert short and set(short) <= {f"| {s} | 0 |" for s in ("train", "validation", "test")}
-    samples = failed[0].metadata["failing_samples"].value["expect_column_values_to_be_between(pairs)"]
-    assert samples["unexpected_count"] == len(short) and set(samples["sample"]) == {"0"}
+    short = [r.data for r in failed[0].metadata["failing_rows"].value.records]
+    assert short and {(r["split"], r["value"]) for r in short} <= {(s, "0") for s in ("train", "validation", "test")}
+    assert failed[0].metadata["failing_rows_total"].value == len(short)
 
 
 def test_bad_source_config_names_entry_and_field(tmp_path):

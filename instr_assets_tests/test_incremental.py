@@ -21,6 +21,7 @@ from instr_assets.core.storage import DataStore
 from instr_assets.core.versioning import STAGE_CODE, code_files, frame_version, stage_code_version
 from instr_assets.definitions import ALL_ASSETS, defs
 from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
+from instr_assets.defs.metadata import count_dict
 from instr_assets.defs.resources import DataStoreResource
 from instr_assets.defs.sensors import build_source_files_sensor, source_files_sensor
 
@@ -120,7 +121,7 @@ def test_rebuild_reads_only_new_or_changed_sources(sources, tmp_path):
     added = build(sources, out)
     assert meta(added["raw_sources"], "sources_reread") == ["extra"]
     assert meta(added["unified_pairs"], "sources_reconverted") == ["extra"]
-    assert meta(added["unified_pairs"], "pairs_per_source")["extra"] == 2
+    assert count_dict(added["unified_pairs"].metadata["pairs_per_source"])["extra"] == 2
     for asset in ("raw_sources", "unified_pairs"):
         assert data_version(added[asset]) != data_version(first[asset])
     assert_same_as_uncached(sources, out)
@@ -145,7 +146,7 @@ def test_rebuild_reads_only_new_or_changed_sources(sources, tmp_path):
     sources.write_text(sources.read_text(encoding="utf-8").replace(EXTRA_SOURCE, ""), encoding="utf-8")
     removed = build(sources, out)
     assert meta(removed["raw_sources"], "sources_reread") == []
-    assert "extra" not in meta(removed["unified_pairs"], "pairs_per_source")
+    assert "extra" not in count_dict(removed["unified_pairs"].metadata["pairs_per_source"])
     assert_same_as_uncached(sources, out)
     for stage in ("raw", "unify"):
         cached = sorted(p.name for p in (out / "cache" / "sources" / stage).iterdir())

@@ -10,4 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY=1
 # transformers' GGUF conversion bars stay out of the run log.
 export TQDM_DISABLE="${TQDM_DISABLE:-1}"
 export INSTR_ASSETS_OUTPUT="${INSTR_ASSETS_OUTPUT:-$ROOT/output}"
+# The project's .venv counts as active: dg checks that it runs in the project's environment.
+export VIRTUAL_ENV="$ROOT/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
 mkdir -p "$ROOT/.dagster"

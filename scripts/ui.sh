@@ -4,4 +4,5 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 # Runs killed while no daemon watched stay STARTED and hold the run queue: mark them failed first.
 .venv/bin/python -m instr_assets.runs reap
-exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "${PORT:-3000}"
+# dg dev finds the code location in pyproject.toml's [tool.dg] section; the instance is DAGSTER_HOME's dagster.yaml.
+exec .venv/bin/dg dev -h 127.0.0.1 -p "${PORT:-3000}"

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -15,13 +16,14 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from instr_assets.core.models.base_models import BaseModelError, resolve_base_model, weights_identity
+from instr_assets.core.models.model_card import ADAPTER_DIR, MODEL_CARD
 from instr_assets.core.versioning import files_version, frame_version, json_digest, stage_code_version
 
 from .assets import _accounting, _published, _spec, _stop_unless_checks_pass, _upstream, stratified_splits
-from .gx_bridge import Expect, check_result
-from instr_assets.core.text import markdown_table
+from .gx_bridge import Expect, GxRecord
 
-from .metadata import counts, image, table_metadata
+from .metadata import counts, frame_table, image, table_metadata
 from .resources import DataStoreResource
 
 SPLITS = ("train", "validation", "test")
@@ -44,7 +46,23 @@ def _reused(context, store, live, *upstream) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- tokenized_shards
+BASE_MODEL_HELP = ("smollm2 (SmolLM2-135M-Instruct, dequantized from the bundled Q4_1 GGUF), tiny (a tiny random model "
+                   "with SmolLM2's tokenizer), a Hugging Face model id in the local cache, or a local model folder "
+                   "(config.json, *.safetensors and tokenizer files)")
+
+
+@contextmanager
+def _base_model_errors(step: str):
+    """A base_model that cannot be used fails the step with the reason, not a traceback."""
+    try:
+        yield
+    except BaseModelError as err:
+        raise dg.Failure(description=f"{step}: {err}") from None
+
+
 class TokenizeConfig(dg.Config):
+    base_model: str = Field(default="smollm2", description="whose tokenizer and chat template encode the data: the "
+                                                           "same value as finetuned_checkpoint's base_model. " + BASE_MODEL_HELP)
     seq_len: int = Field(default=1024, ge=16, le=8192, description="packed sequence length")
     overflow: Literal["drop", "truncate_response"] = "drop"
     sequences_per_shard: int = Field(default=512, ge=1)
@@ -103,11 +121,15 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     store = data_store.store()
     splits_version = _upstream(context, store, "stratified_splits")
     splits = splits_version.read_table("stratified_splits")
-    tok = modeling.load_tokenizer()
+    with _base_model_errors("tokenized_shards"):
+        base = resolve_base_model(config.base_model)
+        tok = modeling.load_tokenizer(config.base_model)
+    template = modeling.chat_template_note(tok)
+    context.log.info(f"tokenizing for base model {base.name}; chat template: {template}")
     fingerprint = modeling.tokenizer_fingerprint(tok)
     data_version = frame_version(splits)  # the DataVersion stratified_splits reported, so lineage matches the UI
-    identity = {"data_version": data_version, **fingerprint, "seq_len": config.seq_len, "overflow": config.overflow,
-                "eval_on_originals_only": config.eval_on_originals_only}
+    identity = {"data_version": data_version, "base_model": base.name, **fingerprint, "seq_len": config.seq_len,
+                "overflow": config.overflow, "eval_on_originals_only": config.eval_on_originals_only}
     version = json_digest(identity)
     packed = _tokenize_splits(tok, splits, config)
     seqs = pl.concat([p[0] for p in packed.values()])
@@ -120,12 +142,14 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
         (pl.col("split") == "train") | ~pl.col("is_augmented")).height
     acc_df, acc_exp = _accounting(samples["pair_id"] + "/" + samples["split"], expected)
     packed_samples = samples.filter(pl.col("status").is_in(["packed", "truncated"]))
-    checks = [
-        check_result("every_sequence_supervised", seqs.select("split", "n_supervised", "n_tokens"), [
-            Expect("between", "n_supervised", {"min": 1}), Expect("between", "n_tokens", {"min": 1, "max": config.seq_len}),
-            Expect("distinct_equal", "split", {"values": list(SPLITS)})]),
-        check_result("tokenized_accounting", acc_df, acc_exp),
-    ]
+    sequences = seqs.select(pl.format("{}/{}", "split", "seq_index").alias("sequence"), "split", "n_supervised", "n_tokens")
+    with GxRecord(store.root, "tokenized_shards") as record:
+        checks = [
+            record.check("every_sequence_supervised", sequences, [
+                Expect("between", "n_supervised", {"min": 1}), Expect("between", "n_tokens", {"min": 1, "max": config.seq_len}),
+                Expect("distinct_equal", "split", {"values": list(SPLITS)})], ids="sequence"),
+            record.check("tokenized_accounting", acc_df, acc_exp, ids="id"),
+        ]
     ratio = packed_samples.select((pl.col("n_supervised") / pl.col("n_tokens")).alias("r"))["r"]
     checks[0].metadata["supervised_ratio_p10_p50_p90"] = dg.MetadataValue.json(
         [round(float(ratio.quantile(q)), 3) for q in (0.1, 0.5, 0.9)])
@@ -142,8 +166,10 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     yield dg.MaterializeResult(
         metadata=_published(context, stage, splits_version) | table_metadata(
             seqs, stage.folder, ["split", "seq_index", "n_tokens", "n_supervised"]) | {
-            "shards_version": version, "identity": dg.MetadataValue.json(identity),
-            "per_split": dg.MetadataValue.json(manifest_splits),
+            "shards_version": version, "identity": dg.MetadataValue.json(identity), "chat_template": template,
+            "per_split": frame_table(pl.DataFrame([{"split": name, **{k: v for k, v in entry.items() if k != "files"},
+                                                     "shard_files": len(entry["files"])}
+                                                    for name, entry in manifest_splits.items()])),
             "sample_status": counts(samples, "status"),
             "packing_efficiency_train": manifest_splits["train"]["packing_efficiency"],
         },
@@ -165,7 +191,8 @@ def _saved_request_id(path: Path) -> str | None:
 
 # ------------------------------------------------------------------------------------ finetuned_checkpoint
 class TrainConfig(dg.Config):
-    base_model: Literal["smollm2", "tiny"] = Field(default="smollm2", description="SmolLM2-135M-Instruct, or a tiny random model of the same family")
+    base_model: str = Field(default="smollm2", description="the model to fine-tune; tokenized_shards must have been made "
+                                                           "with its tokenizer. " + BASE_MODEL_HELP)
     max_steps: int = Field(default=30, ge=1)
     batch_size: int = Field(default=1, ge=1, description="packed sequences per process per micro-step")
     grad_accum: int = Field(default=1, ge=1)
@@ -210,19 +237,21 @@ def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", sett
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
     from instr_assets.core.evaluate.evaluation import plot_loss_curve
-    from instr_assets.core.train.finetune import run_finetune
+    from instr_assets.core.train.finetune import checked_base_model, run_finetune
     from instr_assets.core.train.train import TrainSettings
 
     store = data_store.store()
     shards, manifest = _shards(context, store)
     shards_dir = shards.folder
+    with _base_model_errors("finetuned_checkpoint"):
+        base = checked_base_model(config.base_model, manifest["identity"])
     fields = set(TrainSettings.__dataclass_fields__)
     settings = TrainSettings(**{k: v for k, v in config.model_dump().items() if k in fields}, seq_len=manifest["identity"]["seq_len"])
     # A killed run leaves its work folder; materializing again resumes from its last checkpoint.
     work = store.root / "checkpoints" / "finetuned.work"
     live = store.published("finetuned_checkpoint")
     request_id = _request_id(shards=manifest.get("data_version"), config=config.model_dump(exclude={"force"}),
-                             code=stage_code_version("finetuned_checkpoint"))
+                             base=weights_identity(base), code=stage_code_version("finetuned_checkpoint"))
     reused = (not config.force and not work.exists() and live is not None
               and _saved_request_id(live.folder / "model" / "lineage.json") == request_id)
     if reused:
@@ -240,12 +269,13 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
         history = pl.DataFrame(result["history"], schema={"step": pl.Int64, "train_loss": pl.Float64,
                                                           "val_loss": pl.Float64, "lr": pl.Float64,
                                                           "tokens_per_s": pl.Float64})
-    checks = [_loss_check(history)]
+    with GxRecord(store.root, "finetuned_checkpoint") as record:
+        checks = [_loss_check(record, history)]
     if reused:
         yield from _stop_unless_checks_pass(live, checks)
         published = _reused(context, store, live, shards)
     else:
-        _describe_checkpoint(work / "best", context, config, settings, manifest, shards_dir, request_id, result)
+        _describe_checkpoint(work / "best", context, config, base.name, settings, manifest, shards_dir, request_id, result)
         with store.publishing("finetuned_checkpoint") as live:
             # Checked before the model moves in: a failed check drops the stage, and the work folder keeps the run.
             yield from _stop_unless_checks_pass(live, checks)
@@ -259,7 +289,9 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(files_version(list(final.glob("*.safetensors")))),  # the saved weights
         metadata=published | {
-            "path": dg.MetadataValue.path(str(final)), "base_model": config.base_model,
+            "path": dg.MetadataValue.path(str(final)), "base_model": base.name, "base_model_description": base.description,
+            "model_card": dg.MetadataValue.path(str(final / MODEL_CARD)),
+            **({"lora_adapter": dg.MetadataValue.path(str(final / ADAPTER_DIR))} if config.lora_r else {}),
             "best_step": result["best_step"], "best_val_loss": result["best_val_loss"],
             "initial_val_loss": float(vals["val_loss"][0]), "train_seconds": round(result["train_seconds"], 1),
             "tokens_per_s": round(result["tokens_seen"] / max(result["train_seconds"], 1e-9), 1),
@@ -267,7 +299,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
             "resumed_from_step": result["resumed_from_step"] if result["resumed_from_step"] is not None else -1,
             "stopped_early": result["stopped_early"], "shards_version": manifest["version"],
             "reused_unchanged": reused,
-            "loss_curve": dg.MetadataValue.md(markdown_table(history.with_columns(pl.col(pl.Float64).round(4)))),
+            "loss_curve": frame_table(history.with_columns(pl.col(pl.Float64).round(4))),
             "loss_curve_plot": image((live.folder / LOSS_CURVE).read_bytes(), "training and validation loss per step"),
             **table_metadata(history, None, n=0),
         },
@@ -275,11 +307,12 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     )
 
 
-def _describe_checkpoint(best: Path, context, config: TrainConfig, settings, manifest: dict, shards_dir: Path,
-                         request_id: str, result: dict) -> None:
-    """Lineage, config, result and the pairs trained on, saved beside the best model."""
+def _describe_checkpoint(best: Path, context, config: TrainConfig, base_model: str, settings, manifest: dict,
+                         shards_dir: Path, request_id: str, result: dict) -> None:
+    """Lineage, config, result and the pairs trained on, saved beside the best model (and its model card).
+    base_model: the resolved name (a folder as an absolute path), which evaluation loads again."""
     lineage = {
-        "base_model": config.base_model, "base_seed": config.seed, "shards_version": manifest["version"],
+        "base_model": base_model, "base_seed": config.seed, "shards_version": manifest["version"],
         "shards_identity": manifest["identity"], "dagster_run_id": context.run.run_id,
         "upstream_data_versions": {"stratified_splits": manifest["identity"]["data_version"],
                                    "tokenized_shards": manifest.get("data_version")},
@@ -297,15 +330,15 @@ def _training_pairs(shards_dir: Path, manifest: dict) -> pl.DataFrame:
     return pl.read_parquet(files, columns=["pair_ids"]).select(pl.col("pair_ids").explode().alias("pair_id"))
 
 
-def _loss_check(history: pl.DataFrame) -> dg.AssetCheckResult:
+def _loss_check(record: GxRecord, history: pl.DataFrame) -> dg.AssetCheckResult:
     """Every logged loss finite, and both a training and a validation loss logged: an empty log fails."""
     losses = pl.concat([
-        history.select(pl.lit("train").alias("kind"), pl.col("train_loss").alias("loss")).drop_nulls("loss"),
-        history.select(pl.lit("validation").alias("kind"), pl.col("val_loss").alias("loss")).drop_nulls("loss"),
-    ])
-    return check_result("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
+        history.select(pl.lit("train").alias("kind"), "step", pl.col("train_loss").alias("loss")).drop_nulls("loss"),
+        history.select(pl.lit("validation").alias("kind"), "step", pl.col("val_loss").alias("loss")).drop_nulls("loss"),
+    ]).select(pl.format("{} step {}", "kind", "step").alias("logged"), "kind", "loss")
+    return record.check("loss_finite", losses.with_columns(pl.col("loss").fill_nan(None)), [
         Expect("not_null", "loss"), Expect("between", "loss", {"min": 0.0, "max": 1e4}),
-        Expect("distinct_equal", "kind", {"values": ["train", "validation"]})])
+        Expect("distinct_equal", "kind", {"values": ["train", "validation"]})], ids="logged")
 
 
 # ---------------------------------------------------------------------------------------------- eval_report
@@ -348,7 +381,7 @@ def _stale_checkpoint(ckpt: Path, lineage: dict, manifest: dict, splits: pl.Data
 
 
 def _run_evaluation(context, config: EvalConfig, shards_dir: Path, manifest: dict, splits: pl.DataFrame, ckpt: Path,
-                    lineage: dict, training: dict, warning: str | None) -> dict:
+                    lineage: dict, base_spec, training: dict, warning: str | None) -> dict:
     """Score base and fine-tuned models; the tables and the report text, nothing written yet."""
     from instr_assets.core.evaluate import evaluation
     from instr_assets.core.models import modeling
@@ -378,7 +411,8 @@ def _run_evaluation(context, config: EvalConfig, shards_dir: Path, manifest: dic
     exact, open_generations, samples = evaluation.evaluate_generations(models, tok, _eval_rows(splits), device, gen_cfg, context.log.info)
     chrf_scores = evaluation.chrf_table(open_generations)
     report = evaluation.render_report(metrics, exact, chrf_scores, samples, training, lineage["base_model"],
-                                      loss_curve=LOSS_CURVE, warning=warning)
+                                      loss_curve=LOSS_CURVE, warning=warning, base_model_note=(
+                                          f"{base_spec.description}; chat template: {modeling.chat_template_note(tok)}"))
     return {"eval_report": metrics, "eval_exact_match": exact, "eval_open_ended": open_generations, "report": report}
 
 
@@ -395,14 +429,14 @@ def _write_evaluation(stage, outputs: dict, title: str, loss_curve: Path, reques
     (stage.folder / REQUEST).write_text(json.dumps(request, indent=2))
 
 
-def _eval_checks(metrics: pl.DataFrame, head: dict) -> list[dg.AssetCheckResult]:
+def _eval_checks(record: GxRecord, metrics: pl.DataFrame, head: dict) -> list[dg.AssetCheckResult]:
     """metrics_finite needs an overall loss for both models on both held-out splits: an empty table fails."""
     keyed = metrics.select(pl.concat_str("model", "split", separator="/").alias("model_split"), "loss", "perplexity")
     return [
-        check_result("metrics_finite", keyed.with_columns(pl.col("loss", "perplexity").fill_nan(None)), [
+        record.check("metrics_finite", keyed.with_columns(pl.col("loss", "perplexity").fill_nan(None)), [
             Expect("not_null", "loss"), Expect("not_null", "perplexity"), Expect("between", "loss", {"min": 0.0, "max": 1e4}),
             Expect("distinct_equal", "model_split", {"values": [f"{m}/{s}" for m in ("base", "finetuned")
-                                                                for s in ("validation", "test")]})]),
+                                                                for s in ("validation", "test")]})], ids="model_split"),
         dg.AssetCheckResult(
             check_name="finetuned_beats_base", severity=dg.AssetCheckSeverity.WARN,
             passed=bool(head.get("validation_loss_finetuned", math.inf) < head.get("validation_loss_base", -math.inf)),
@@ -423,6 +457,7 @@ def _eval_checks(metrics: pl.DataFrame, head: dict) -> list[dg.AssetCheckResult]
 )
 def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
     from instr_assets.core.evaluate import evaluation
+    from instr_assets.core.train.finetune import checked_base_model
 
     store = data_store.store()
     shards, manifest = _shards(context, store)
@@ -438,9 +473,12 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
                                      "heading the report")
     if stale:
         context.log.warning(f"evaluating a stale checkpoint (allow_stale_checkpoint): {stale}")
+    with _base_model_errors("eval_report"):
+        # Losses are scored on the shards' token ids, which must be the base model's, stale checkpoint or not.
+        base_spec = checked_base_model(lineage["base_model"], manifest["identity"])
     training = json.loads((ckpt / "training_result.json").read_text()) | json.loads((ckpt / "training_config.json").read_text())
     request_id = _request_id(weights=files_version(list(ckpt.glob("*.safetensors"))), shards=manifest.get("data_version"),
-                             splits=frame_version(splits), base=[lineage["base_model"], lineage["base_seed"]],
+                             splits=frame_version(splits), base=[weights_identity(base_spec), lineage["base_seed"]],
                              config=config.model_dump(exclude={"force"}), code=stage_code_version("eval_report"),
                              warning=stale)
     live = store.published("eval_report")
@@ -451,10 +489,11 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
         evaluated = {t: live.read_table(t) for t in ("eval_report", "eval_exact_match", "eval_open_ended")}
         evaluated["report"] = (live.folder / REPORT_MD).read_text(encoding="utf-8")
     else:
-        evaluated = _run_evaluation(context, config, shards.folder, manifest, splits, ckpt, lineage, training, stale)
+        evaluated = _run_evaluation(context, config, shards.folder, manifest, splits, ckpt, lineage, base_spec, training, stale)
     metrics, exact, open_generations = evaluated["eval_report"], evaluated["eval_exact_match"], evaluated["eval_open_ended"]
     head = evaluation.headline(metrics)
-    checks = _eval_checks(metrics, head)
+    with GxRecord(store.root, "eval_report") as record:
+        checks = _eval_checks(record, metrics, head)
     upstream = (checkpoint, shards, splits_version)
     if reused:
         yield from _stop_unless_checks_pass(live, checks)
