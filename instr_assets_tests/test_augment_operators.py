@@ -205,6 +205,21 @@ def test_gates_reject_with_reasons():
 
 
 @needs_lexicons
+def test_chinese_synonyms_are_opt_in():
+    def synonym_tries(rules):
+        result = augment(_pairs(ROWS), rules)
+        tried = pl.concat([result.pairs.filter(pl.col("is_augmented")).select("operator", "lang"),
+                           result.rejected.select("operator", "lang")])
+        return set(tried.filter(pl.col("operator") == "synonym")["lang"])
+
+    base = dict(operators=("synonym",), apply_prob=1.0, max_augmented_share=0.9)
+    assert synonym_tries(AugmentRules(**base)) == {"en"}
+    assert synonym_tries(AugmentRules(**base, synonym_langs=("en", "zh"))) == {"en", "zh"}
+    with pytest.raises(ValueError, match="synonym_langs"):
+        augment(_pairs(ROWS), AugmentRules(**base, synonym_langs=("fr",)))
+
+
+@needs_lexicons
 def test_duplicate_and_language_gates():
     # The child "Explain what a black hole is." already exists as a pair: a duplicate, not a second copy.
     rows = ROWS[:1] + [("en", "Explain what a black hole is.", ROWS[0][2], None)]

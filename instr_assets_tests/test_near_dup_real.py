@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import near_dup_cases as cases_mod  # noqa: E402
 
-from instr_assets.core.clean.cleaning import CleanRules, clean_pairs  # noqa: E402
+from instr_assets.core.clean.cleaning import clean_pairs  # noqa: E402
 from test_clean_augment_split import unify_yaml  # noqa: E402
 
 

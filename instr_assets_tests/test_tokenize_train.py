@@ -110,6 +110,20 @@ def test_overflow_is_dropped_and_counted(tok):
     assert samples_t["status"].to_list() == ["dropped_no_supervised_tokens"] and seqs_t.is_empty()
 
 
+def test_train_pairs_are_packed_as_often_as_the_mixture_repeats_them(tok):
+    convs = [[{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": "An answer."}]
+             for i in range(3)]
+    pairs = _pairs(convs).with_columns(pl.Series("repeats", [3, 1, 2], pl.Int32))
+    packed_ids = {}
+    for split in ("train", "test"):
+        seqs, samples = tokenize_and_pack(tok, pairs, split, PackRules(seq_len=256))
+        packed_ids[split] = sorted(p for row in seqs["pair_ids"] for p in row)
+        # One accounting row per pair whatever its copies.
+        assert samples["pair_id"].to_list() == ["p0", "p1", "p2"]
+    assert packed_ids["train"] == ["p0", "p0", "p0", "p1", "p2", "p2"]
+    assert packed_ids["test"] == ["p0", "p1", "p2"]
+
+
 def test_tokenize_and_pack_uses_the_tighter_packing_and_keeps_each_sample_whole(tok):
     convs = [[{"role": "user", "content": "Repeat:" + " go" * n}, {"role": "assistant", "content": "ok"}]
              for n in (45, 45, 25, 25, 25, 25)]

@@ -28,9 +28,9 @@ from instr_assets_tests.webserver_harness import (
 pytestmark = pytest.mark.timeout(900)
 
 JOB = "instruction_pipeline_tiny"
-STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits",
+STAGES = ["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs", "stratified_splits", "dataset_exports",
           "tokenized_shards", "finetuned_checkpoint", "eval_report"]
-GROUPS = {"instruction_data": STAGES[:5], "model": STAGES[5:]}
+GROUPS = {"instruction_data": STAGES[:6], "model": STAGES[6:]}
 
 ASSETS_QUERY = """
 {

@@ -18,74 +18,18 @@ from instr_assets.core.stratify import groups, mixture, split
 from instr_assets.core.ingest.source_cache import SourceCache, SourceReadError, snapshot, snapshot_digest, watched_files
 from instr_assets.core.ingest.source_config import (DEFAULT_SOURCES_FILE, UNREADABLE_SOURCE_LOCATOR, SourceConfigError,
                                                     evaluation_sources, load_sources)
-from instr_assets.core.storage import DataStore, Stage, StepVersion, run_sql
+from instr_assets.core.storage import DataStore, run_sql
 from instr_assets.core.versioning import frame_version, stage_code_version
 
 from .clean_config import CleanConfig
 from .checks_content import leftover_pii_check, mix_drift_check, raw_schema_check, reject_share_check
 from .gx_bridge import Expect, GxRecord
 from .metadata import counts, frame_table, image, table_metadata
+from .publication import (accounting_check, check_spec, not_empty_check, published_metadata, stop_unless_checks_pass,
+                          upstream_version)
 from .resources import DataStoreResource
 
 LANGS = ["en", "zh", "other"]
-
-
-def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name=name, asset=asset, blocking=blocking, description=description)
-
-
-def _accounting(df_ids: pl.Series, expected: int) -> tuple[pl.DataFrame, list[Expect]]:
-    """kept + rejected = input: the ids of both sides, unique and as many as the input rows."""
-    return pl.DataFrame({"id": df_ids}), [Expect("row_count", args={"value": expected}), Expect("unique", "id"),
-                                          Expect("not_null", "id")]
-
-
-# ------------------------------------------------------------------------------------------------ publication
-def _upstream(context: dg.AssetExecutionContext, store: DataStore, step: str) -> StepVersion:
-    """The version of `step` to read: the one published in this run when `step` ran in this run, so that two
-    runs at once each build on their own upstream versions; otherwise the live one."""
-    for record in reversed(context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)):
-        materialization = record.asset_materialization
-        if materialization is not None and materialization.asset_key == dg.AssetKey(step) \
-                and "version_id" in materialization.metadata:
-            return store.version(step, materialization.metadata["version_id"].value)
-    live = store.published(step)
-    if live is None:
-        raise dg.Failure(description=f"{step} has not been materialized yet (nothing published in {store.published_dir})")
-    return live
-
-
-def _stop_unless_checks_pass(stage: Stage, checks: list[dg.AssetCheckResult]):
-    """Publish only what passed: when a check fails, report every result (the UI shows them, downstream steps
-    do not run) and fail the step inside its publishing block, so the staged version is dropped and the
-    previous one stays live. No materialization is reported: none would be true."""
-    failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
-    if failed:
-        yield from checks
-        raise dg.Failure(
-            description=f"{stage.step} was not published (the previous version stays live): failed check(s): " +
-                        "; ".join(c.check_name + (f" ({c.description})" if c.description else "") for c in failed),
-            metadata={"failed_checks": dg.MetadataValue.json([c.check_name for c in failed])})
-
-
-def _published(context: dg.AssetExecutionContext, version: StepVersion, *upstream: StepVersion) -> dict:
-    """Which version this materialization published (or kept live) and which upstream versions it was built
-    from."""
-    metadata = {"version_id": version.version_id,
-                "upstream_versions": dg.MetadataValue.json({u.step: u.version_id for u in upstream})}
-    if version.catalog_warning:
-        context.log.warning(version.catalog_warning)
-        metadata["catalog_warning"] = version.catalog_warning
-    return metadata
-
-
-def _not_empty(name: str, step: str, kept: int, total: int, unit: str, rejected: pl.DataFrame) -> dg.AssetCheckResult:
-    """Zero rows out is an error, named by what came in and which reject reasons took it."""
-    by_reason = rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
-    summary = f"{step}: {kept} of {total} {unit} kept" + (
-        "; rejected by reason: " + ", ".join(f"{r} {n}" for r, n in by_reason.iter_rows()) if by_reason.height else "")
-    return dg.AssetCheckResult(check_name=name, passed=kept > 0, description=summary if not kept else None,
-                               metadata={"kept": kept, "input": total, "summary": summary})
 
 
 # ---------------------------------------------------------------------------------------------- raw_sources
@@ -129,9 +73,9 @@ def _readable_check(raw: pl.DataFrame, entries) -> dg.AssetCheckResult:
                 "records that do not parse are kept with their parse error, and a source that cannot be read at "
                 "all is one row (locator '(whole source)') saying why.",
     check_specs=[
-        _spec("raw_sources", "raw_schema", "the columns and types raw_sources declares, no column missing or undeclared"),
-        _spec("raw_sources", "raw_ids_unique", "one row per raw record; ids, sources, files, locators and hashes not null"),
-        _spec("raw_sources", "raw_sources_readable", "every source could be read; fails naming each source that "
+        check_spec("raw_sources", "raw_schema", "the columns and types raw_sources declares, no column missing or undeclared"),
+        check_spec("raw_sources", "raw_ids_unique", "one row per raw record; ids, sources, files, locators and hashes not null"),
+        check_spec("raw_sources", "raw_sources_readable", "every source could be read; fails naming each source that "
               "could not (the others are read, and unify rejects it as 'source_unreadable')"),
     ],
 )
@@ -164,9 +108,9 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
     with store.publishing("raw_sources") as stage:
         path = stage.write_table("raw_sources", raw)
         stage.write_table("raw_source_options", options)
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     yield dg.MaterializeResult(
-        metadata=_published(context, stage) | table_metadata(raw, path, ["source", "format", "locator", "parse_error"]) | {
+        metadata=published_metadata(context, stage) | table_metadata(raw, path, ["source", "format", "locator", "parse_error"]) | {
             "records_per_source": counts(raw, "source"),
             "parse_errors": errors.height,
             "parse_error_examples": frame_table(errors.select("source", "locator", "parse_error").head(10)),
@@ -185,35 +129,35 @@ def raw_sources(context: dg.AssetExecutionContext, config: RawSourcesConfig, dat
     description="One schema for all sources: pair_id, source, messages, instruction/input/response, lang, provenance. "
                 "Records that cannot be unified go to unified_pairs_rejected with a reason.",
     check_specs=[
-        _spec("unified_pairs", "unified_schema", "required columns are not null"),
-        _spec("unified_pairs", "unified_lang_allowed", "lang is en, zh or other"),
-        _spec("unified_pairs", "unified_accounting", "unified + rejected = raw records, each once"),
-        _spec("unified_pairs", "unified_not_empty", "at least one pair; fails saying which reject reasons took them all"),
+        check_spec("unified_pairs", "unified_schema", "required columns are not null"),
+        check_spec("unified_pairs", "unified_lang_allowed", "lang is en, zh or other"),
+        check_spec("unified_pairs", "unified_accounting", "unified + rejected = raw records, each once"),
+        check_spec("unified_pairs", "unified_not_empty", "at least one pair; fails saying which reject reasons took them all"),
     ],
 )
 def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResource):
     store = data_store.store()
-    raw_version = _upstream(context, store, "raw_sources")
+    raw_version = upstream_version(context, store, "raw_sources")
     raw = raw_version.read_table("raw_sources")
     options = {s: json.loads(o) for s, o in raw_version.read_table("raw_source_options").iter_rows()}
     t0 = time.perf_counter()
     unified, rejected, builds = _source_cache(store).unify_sources(raw, options, stage_code_version("unified_pairs"))
     unify_seconds = time.perf_counter() - t0
-    acc_df, acc_exp = _accounting(pl.concat([unified["raw_id"], rejected["raw_id"]]), raw.height)
+    acc_df, acc_exp = accounting_check(pl.concat([unified["raw_id"], rejected["raw_id"]]), raw.height)
     with GxRecord(store.root, "unified_pairs") as record:
         checks = [
             record.check("unified_schema", unified, [Expect("not_null", c) for c in
                          ("pair_id", "raw_id", "source", "instruction", "response", "lang", "text")], ids="raw_id"),
             record.check("unified_lang_allowed", unified, [Expect("in_set", "lang", {"values": LANGS})], ids="pair_id"),
             record.check("unified_accounting", acc_df, acc_exp, ids="id"),
-            _not_empty("unified_not_empty", "unified_pairs", unified.height, raw.height, "raw records", rejected),
+            not_empty_check("unified_not_empty", "unified_pairs", unified.height, raw.height, "raw records", rejected),
         ]
     with store.publishing("unified_pairs") as stage:
         path = stage.write_table("unified_pairs", unified)
         stage.write_table("unified_pairs_rejected", rejected)
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     yield dg.MaterializeResult(
-        metadata=_published(context, stage, raw_version) | table_metadata(unified, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
+        metadata=published_metadata(context, stage, raw_version) | table_metadata(unified, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
             "pairs_per_source": counts(unified, "source"),
@@ -235,22 +179,22 @@ def unified_pairs(context: dg.AssetExecutionContext, data_store: DataStoreResour
                 "exact dedup on folded text, near-duplicates proposed by MinHash LSH and confirmed on the texts. "
                 "Every removal is a row in cleaned_pairs_rejected with a reason code (docs/cleaning.md).",
     check_specs=[
-        _spec("cleaned_pairs", "cleaned_pair_id_unique", "pair_id and normalized text are unique"),
-        _spec("cleaned_pairs", "cleaned_lengths_in_bounds", "response length within the configured bounds"),
-        _spec("cleaned_pairs", "cleaned_lang_allowed", "lang among the configured languages (or und)"),
-        _spec("cleaned_pairs", "cleaned_accounting", "kept + rejected = unified input"),
-        _spec("cleaned_pairs", "cleaned_accounting_per_source", "kept + rejected = unified input, per source"),
-        _spec("cleaned_pairs", "cleaned_duplicates_point_to_kept", "every duplicate reject names a kept pair"),
-        _spec("cleaned_pairs", "cleaned_not_empty", "at least one pair kept; fails saying which reject reasons took them all"),
-        _spec("cleaned_pairs", "cleaned_no_leftover_pii", "no PII pattern (e-mail, phone, ID, card, IP, key shapes) "
+        check_spec("cleaned_pairs", "cleaned_pair_id_unique", "pair_id and normalized text are unique"),
+        check_spec("cleaned_pairs", "cleaned_lengths_in_bounds", "response length within the configured bounds"),
+        check_spec("cleaned_pairs", "cleaned_lang_allowed", "lang among the configured languages (or und)"),
+        check_spec("cleaned_pairs", "cleaned_accounting", "kept + rejected = unified input"),
+        check_spec("cleaned_pairs", "cleaned_accounting_per_source", "kept + rejected = unified input, per source"),
+        check_spec("cleaned_pairs", "cleaned_duplicates_point_to_kept", "every duplicate reject names a kept pair"),
+        check_spec("cleaned_pairs", "cleaned_not_empty", "at least one pair kept; fails saying which reject reasons took them all"),
+        check_spec("cleaned_pairs", "cleaned_no_leftover_pii", "no PII pattern (e-mail, phone, ID, card, IP, key shapes) "
                                                           "left in any text field or turn; names the pairs"),
-        _spec("cleaned_pairs", "cleaned_reject_share_per_source", "no source loses more than max_reject_share_per_source "
+        check_spec("cleaned_pairs", "cleaned_reject_share_per_source", "no source loses more than max_reject_share_per_source "
                                                                   "of its pairs; warns unless reject_share_blocks"),
     ],
 )
 def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_store: DataStoreResource):
     store = data_store.store()
-    unified_version, raw_version = _upstream(context, store, "unified_pairs"), _upstream(context, store, "raw_sources")
+    unified_version, raw_version = upstream_version(context, store, "unified_pairs"), upstream_version(context, store, "raw_sources")
     # Only the columns the checks need: the cleaning itself streams the file.
     unified = unified_version.read_table("unified_pairs", columns=["raw_id", "source", "lang"])
     evaluation = evaluation_sources(raw_version.read_table("raw_source_options")["options_json"].to_list())
@@ -262,7 +206,7 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
         cleaned = stage.read_table("cleaned_pairs")
         with GxRecord(store.root, "cleaned_pairs") as record:
             checks = _cleaned_checks(record, config, unified, cleaned, rejected)
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     path = stage.table_path("cleaned_pairs")
     langs = unified.select("raw_id", "lang")
     examples = rejected.group_by("reason", maintain_order=True).head(3).select("reason", "source", "detail", "kept_pair_id")
@@ -271,7 +215,7 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
 
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(cleaned)),  # the table downstream reads
-        metadata=_published(context, stage, unified_version, raw_version) |
+        metadata=published_metadata(context, stage, unified_version, raw_version) |
         table_metadata(cleaned, path, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "rejected": rejected.height,
             "rejected_by_reason": counts(rejected, "reason"),
@@ -306,7 +250,7 @@ def _cleaned_checks(record: GxRecord, config: CleanConfig, unified: pl.DataFrame
         "pair_id",
         pl.when(is_zh).then(pl.col("response").str.replace_all(r"\s", "").str.len_chars()).alias("zh_chars"),
         pl.when(~is_zh).then(pl.col("response").str.count_matches(r"\S+")).alias("words"))
-    acc_df, acc_exp = _accounting(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
+    acc_df, acc_exp = accounting_check(pl.concat([cleaned["raw_id"], rejected["raw_id"]]), unified.height)
     per_source = _per_source_accounting(unified, cleaned, rejected)
     return [
         record.check("cleaned_pair_id_unique", cleaned, [Expect("unique", "pair_id"), Expect("unique", "norm_hash")],
@@ -323,7 +267,7 @@ def _cleaned_checks(record: GxRecord, config: CleanConfig, unified: pl.DataFrame
                      rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate"])).select(
                          "pair_id", pl.col("kept_pair_id").is_in(cleaned["pair_id"].implode()).alias("kept_pair_is_kept")),
                      [Expect("in_set", "kept_pair_is_kept", {"values": [True]})], ids="pair_id"),
-        _not_empty("cleaned_not_empty", "cleaned_pairs", cleaned.height, unified.height, "pairs", rejected),
+        not_empty_check("cleaned_not_empty", "cleaned_pairs", cleaned.height, unified.height, "pairs", rejected),
         leftover_pii_check(record, cleaned, config.pii_action, config.rules().pii),
         reject_share_check(record, per_source, config.max_reject_share_per_source, config.reject_share_blocks),
     ]
@@ -339,6 +283,8 @@ class AugmentConfig(dg.Config):
                                 "synonym operator replaces (at least one)")
     synonym_pos: list[str] = Field(default=["verb", "adj", "adv"], description="parts of speech the synonym operator "
                                    "may replace; 'noun' too changed the topic too often in review")
+    synonym_langs: list[str] = Field(default=["en"], description="languages the synonym operator runs on; 'zh' "
+                                     "(HIT Cilin) is opt-in: 12 of 20 Chinese children were good in review")
     noise_word_rate: float = Field(default=0.1, gt=0.0, le=1.0, description="noise: share of the words swapped, "
                                    "inserted or deleted")
     noise_char_rate: float = Field(default=0.03, gt=0.0, le=1.0, description="noise: share of the letters with a typo")
@@ -351,7 +297,7 @@ class AugmentConfig(dg.Config):
         return augmentation.AugmentRules(
             seed=self.seed, operators=tuple(self.operators), max_augmented_share=self.max_augmented_share,
             apply_prob=self.apply_prob, synonym_rate=self.synonym_rate, synonym_pos=tuple(self.synonym_pos),
-            noise=NoiseRates(self.noise_word_rate, self.noise_char_rate),
+            synonym_langs=tuple(self.synonym_langs), noise=NoiseRates(self.noise_word_rate, self.noise_char_rate),
             gates=GateRules(self.min_similarity, self.max_similarity))
 
 
@@ -372,14 +318,14 @@ def _similarity_embedder(store: DataStore):
                 "(similarity band, language, cleaning filters, no duplicate) and names its parent, operator, model "
                 "or lexicon and similarity; rejects go to augmented_pairs_rejected with a reason; the share is capped.",
     check_specs=[
-        _spec("augmented_pairs", "augmented_pair_id_unique", "pair_id unique"),
-        _spec("augmented_pairs", "augmented_lineage", "every child has a parent among the originals and a known operator"),
-        _spec("augmented_pairs", "augmented_share_capped", "augmented share at most the configured cap"),
+        check_spec("augmented_pairs", "augmented_pair_id_unique", "pair_id unique"),
+        check_spec("augmented_pairs", "augmented_lineage", "every child has a parent among the originals and a known operator"),
+        check_spec("augmented_pairs", "augmented_share_capped", "augmented share at most the configured cap"),
     ],
 )
 def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, data_store: DataStoreResource):
     store = data_store.store()
-    cleaned_version = _upstream(context, store, "cleaned_pairs")
+    cleaned_version = upstream_version(context, store, "cleaned_pairs")
     cleaned = cleaned_version.read_table("cleaned_pairs")
     try:
         rules = config.rules()
@@ -407,13 +353,13 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
     with store.publishing("augmented_pairs") as stage:
         path = stage.write_table("augmented_pairs", out)
         stage.write_table("augmented_pairs_rejected", rejected)
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     per_operator = children.group_by("operator").len("children")
     seconds = pl.DataFrame({"operator": list(result.seconds), "seconds": [round(v, 2) for v in result.seconds.values()]},
                            schema={"operator": pl.Utf8, "seconds": pl.Float64}).join(per_operator, on="operator", how="left")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(out)),  # the table downstream reads
-        metadata=_published(context, stage, cleaned_version) | table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
+        metadata=published_metadata(context, stage, cleaned_version) | table_metadata(out, path, ["pair_id", "operator", "parent_pair_id", "instruction"]) | {
             "augmented": children.height,
             "augmented_share": round(children.height / max(out.height, 1), 4),
             "per_operator": counts(out, "operator"),
@@ -464,17 +410,17 @@ class SplitConfig(dg.Config):
                 "same prompt, shared passage) straddles splits; validation/test groups sharing a long n-gram with "
                 "train move to train. Each split also gets its own table.",
     check_specs=[
-        _spec("stratified_splits", "no_pair_in_two_splits", "each pair and each parent group in exactly one split"),
-        _spec("stratified_splits", "labels_allowed", "domain, task type, difficulty and split from their allowed sets"),
-        _spec("stratified_splits", "splits_non_empty", "train, validation and test each hold min_pairs_per_split pairs"),
-        _spec("stratified_splits", "splits_accounting", "split + dropped = augmented input"),
-        _spec("stratified_splits", "mix_drift", "each language's and domain's share within max_mix_drift of the previous "
+        check_spec("stratified_splits", "no_pair_in_two_splits", "each pair and each parent group in exactly one split"),
+        check_spec("stratified_splits", "labels_allowed", "domain, task type, difficulty and split from their allowed sets"),
+        check_spec("stratified_splits", "splits_non_empty", "train, validation and test each hold min_pairs_per_split pairs"),
+        check_spec("stratified_splits", "splits_accounting", "split + dropped = augmented input"),
+        check_spec("stratified_splits", "mix_drift", "each language's and domain's share within max_mix_drift of the previous "
                                                 "published version; warns unless mix_drift_blocks"),
     ],
 )
 def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, data_store: DataStoreResource):
     store = data_store.store()
-    augmented_version = _upstream(context, store, "augmented_pairs")
+    augmented_version = upstream_version(context, store, "augmented_pairs")
     pairs = augmented_version.read_table("augmented_pairs")
     try:
         rules = split.SplitRules(
@@ -492,7 +438,7 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
     per_split = splits.group_by("split").len()
     sizes = {s: 0 for s in split.SPLITS} | dict(per_split.iter_rows())
     split_sizes = pl.DataFrame({"split": list(sizes), "pairs": list(sizes.values())})
-    acc_df, acc_exp = _accounting(pl.concat([splits["pair_id"], dropped["pair_id"]]), pairs.height)
+    acc_df, acc_exp = accounting_check(pl.concat([splits["pair_id"], dropped["pair_id"]]), pairs.height)
     with GxRecord(store.root, "stratified_splits") as record:
         checks = [
             record.check("no_pair_in_two_splits", splits.select("pair_id", "group_id").join(splits_per_group, on="group_id"),
@@ -524,13 +470,13 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
         stage.write_table("stratified_splits_moved", result.moved)
         stage.write_table("split_mixture", result.mixture)
         stage.write_table("split_stats", stats)
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     before = pl.concat([splits.select("stratum", "group_id"), dropped.select("stratum", "group_id")])
     # The chart's "after" counts a repeated pair once per copy, so up-sampling shows.
     after = splits.select("stratum", "group_id", pl.int_ranges("repeats").alias("copy")).explode("copy").drop("copy")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(frame_version(splits)),  # the table downstream reads
-        metadata=_published(context, stage, augmented_version) | table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
+        metadata=published_metadata(context, stage, augmented_version) | table_metadata(splits, path, ["pair_id", "split", "domain", "task_type", "difficulty"]) | {
             "pairs_per_split": frame_table(split_sizes),
             "dropped": dropped.height,
             "dropped_by_reason": counts(dropped, "reason"),

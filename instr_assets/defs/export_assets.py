@@ -10,8 +10,9 @@ from instr_assets.core.export.records import ExportError
 from instr_assets.core.stratify.split import SPLITS
 from instr_assets.core.versioning import files_version, stage_code_version
 
-from .assets import _published, _spec, _stop_unless_checks_pass, _upstream, stratified_splits
+from .assets import stratified_splits
 from .metadata import frame_table, table_metadata
+from .publication import check_spec, published_metadata, stop_unless_checks_pass, upstream_version
 from .resources import DataStoreResource
 
 _DESCRIPTIONS = {"format": "export format", "folder": "where its files are (the live export)",
@@ -53,12 +54,12 @@ def _files_table(root, manifest: exports.ExportManifest) -> dg.MetadataValue:
                 "JSON with a LLaMA-Factory dataset_info.json, and Axolotl dataset snippets. Every turn of a "
                 "conversation is kept; a format that cannot hold a pair (Alpaca and tool calls) leaves it out and "
                 "says why.",
-    check_specs=[_spec("dataset_exports", "exports_match_splits",
+    check_specs=[check_spec("dataset_exports", "exports_match_splits",
                        "each export file holds exactly the pair ids of its split in stratified_splits")],
 )
 def dataset_exports(context: dg.AssetExecutionContext, data_store: DataStoreResource):
     store = data_store.store()
-    splits_version = _upstream(context, store, "stratified_splits")
+    splits_version = upstream_version(context, store, "stratified_splits")
     splits = splits_version.read_table("stratified_splits")
     with store.publishing("dataset_exports") as stage:
         try:
@@ -69,11 +70,11 @@ def dataset_exports(context: dg.AssetExecutionContext, data_store: DataStoreReso
         checks = [_match_check(found, exports.mismatches(splits, found, manifest.left_out))]
         # Hashed before publishing adds the step's own manifest, whose timestamp would change it every run.
         data_version = files_version([p for p in stage.folder.rglob("*") if p.is_file()])
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
     live = store.published_dir / "dataset_exports"
     context.log.info(f"dataset_exports: {splits.height} pairs written in {len(exports.FORMATS)} formats to {live}")
     yield dg.MaterializeResult(
-        metadata=_published(context, stage, splits_version) |
+        metadata=published_metadata(context, stage, splits_version) |
         table_metadata(splits.select(manifest.hf_columns), live, ["pair_id", "source", "lang", "instruction", "response"]) | {
             "exports": _files_table(live, manifest),
             # Valid pairs a format cannot hold (Alpaca has no tool turns), by format and reason.

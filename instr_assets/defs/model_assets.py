@@ -20,10 +20,10 @@ from instr_assets.core.models.base_models import BaseModelError, resolve_base_mo
 from instr_assets.core.models.model_card import ADAPTER_DIR, MODEL_CARD
 from instr_assets.core.versioning import files_version, frame_version, json_digest, stage_code_version
 
-from .assets import _accounting, _published, _spec, _stop_unless_checks_pass, _upstream, stratified_splits
+from .assets import stratified_splits
 from .gx_bridge import Expect, GxRecord
-
 from .metadata import counts, frame_table, image, table_metadata
+from .publication import accounting_check, check_spec, published_metadata, stop_unless_checks_pass, upstream_version
 from .resources import DataStoreResource
 
 SPLITS = ("train", "validation", "test")
@@ -33,16 +33,16 @@ REQUEST = "eval_report.request.json"  # what the published report answers: the h
 
 
 def _shards(context, store):
-    """The tokenized shards to read (this run's, else the live ones; see _upstream) and their manifest."""
-    version = _upstream(context, store, "tokenized_shards")
+    """The tokenized shards to read (this run's, else the live ones; see upstream_version) and their manifest."""
+    version = upstream_version(context, store, "tokenized_shards")
     return version, json.loads((version.folder / "manifest.json").read_text())
 
 
 def _reused(context, store, live, *upstream) -> dict:
-    """_published's metadata for a stage that kept its live version; the DuckDB file is rebuilt if it was
+    """published_metadata's metadata for a stage that kept its live version; the DuckDB file is rebuilt if it was
     deleted, model stages included."""
     live.catalog_warning = store.ensure_catalog()
-    return _published(context, live, *upstream)
+    return published_metadata(context, live, *upstream)
 
 
 # ---------------------------------------------------------------------------------------- tokenized_shards
@@ -109,9 +109,9 @@ def _write_shards(packed: dict[str, tuple[pl.DataFrame, pl.DataFrame]], folder: 
                 "seq_len sequences with per-sample position ids; shards and a manifest keyed by data version, "
                 "tokenizer, chat template and seq_len.",
     check_specs=[
-        _spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens "
+        check_spec("tokenized_shards", "every_sequence_supervised", "each packed sequence and sample has supervised tokens "
                                                                "and fits seq_len, and every split has sequences"),
-        _spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
+        check_spec("tokenized_shards", "tokenized_accounting", "packed + dropped samples = split rows"),
     ],
 )
 def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, data_store: DataStoreResource):
@@ -119,7 +119,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
     from instr_assets.core.train.tokenize_pack import splits_without_sequences
 
     store = data_store.store()
-    splits_version = _upstream(context, store, "stratified_splits")
+    splits_version = upstream_version(context, store, "stratified_splits")
     splits = splits_version.read_table("stratified_splits")
     with _base_model_errors("tokenized_shards"):
         base = resolve_base_model(config.base_model)
@@ -140,7 +140,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
                                      "shard version stays current")
     expected = splits.height if not config.eval_on_originals_only else splits.filter(
         (pl.col("split") == "train") | ~pl.col("is_augmented")).height
-    acc_df, acc_exp = _accounting(samples["pair_id"] + "/" + samples["split"], expected)
+    acc_df, acc_exp = accounting_check(samples["pair_id"] + "/" + samples["split"], expected)
     packed_samples = samples.filter(pl.col("status").is_in(["packed", "truncated"]))
     sequences = seqs.select(pl.format("{}/{}", "split", "seq_index").alias("sequence"), "split", "n_supervised", "n_tokens")
     with GxRecord(store.root, "tokenized_shards") as record:
@@ -155,7 +155,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
         [round(float(ratio.quantile(q)), 3) for q in (0.1, 0.5, 0.9)])
     # Shards, manifest and the samples table go live together, in one switch, once all of them are written.
     with store.publishing("tokenized_shards") as stage:
-        yield from _stop_unless_checks_pass(stage, checks)
+        yield from stop_unless_checks_pass(stage, checks)
         (stage.folder / "shards").mkdir()
         manifest_splits = _write_shards(packed, stage.folder, config)
         manifest = {"version": version, "identity": identity, "splits": manifest_splits, "created_at": time.time(),
@@ -164,7 +164,7 @@ def tokenized_shards(context: dg.AssetExecutionContext, config: TokenizeConfig, 
         stage.write_table("tokenized_samples", samples)
         stage.add_view("tokenized_shards", "shards/*.parquet")
     yield dg.MaterializeResult(
-        metadata=_published(context, stage, splits_version) | table_metadata(
+        metadata=published_metadata(context, stage, splits_version) | table_metadata(
             seqs, stage.folder, ["split", "seq_index", "n_tokens", "n_supervised"]) | {
             "shards_version": version, "identity": dg.MetadataValue.json(identity), "chat_template": template,
             "per_split": frame_table(pl.DataFrame([{"split": name, **{k: v for k, v in entry.items() if k != "files"},
@@ -232,7 +232,7 @@ def _torchrun(context, shards_dir: Path, work: Path, config: "TrainConfig", sett
     description="Causal LM fine-tuned with AdamW on the NLL of response tokens; validation every N steps, the "
                 "best checkpoint kept, resumable after a crash, DDP under torchrun, optional LoRA; saved in "
                 "Hugging Face format (safetensors) with its lineage.",
-    check_specs=[_spec("finetuned_checkpoint", "loss_finite", "training and validation losses were logged and every "
+    check_specs=[check_spec("finetuned_checkpoint", "loss_finite", "training and validation losses were logged and every "
                                                               "one is finite")],
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, data_store: DataStoreResource):
@@ -272,17 +272,17 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     with GxRecord(store.root, "finetuned_checkpoint") as record:
         checks = [_loss_check(record, history)]
     if reused:
-        yield from _stop_unless_checks_pass(live, checks)
+        yield from stop_unless_checks_pass(live, checks)
         published = _reused(context, store, live, shards)
     else:
         _describe_checkpoint(work / "best", context, config, base.name, settings, manifest, shards_dir, request_id, result)
         with store.publishing("finetuned_checkpoint") as live:
             # Checked before the model moves in: a failed check drops the stage, and the work folder keeps the run.
-            yield from _stop_unless_checks_pass(live, checks)
+            yield from stop_unless_checks_pass(live, checks)
             (work / "best").rename(live.folder / "model")
             live.write_table("finetuned_checkpoint", history)
             plot_loss_curve(history, live.folder / LOSS_CURVE)  # the plot eval_report shows, here when training ends
-        published = _published(context, live, shards)
+        published = published_metadata(context, live, shards)
         shutil.rmtree(work)
     final = live.folder / "model"
     vals = history.filter(pl.col("val_loss").is_not_null())
@@ -451,8 +451,8 @@ def _eval_checks(record: GxRecord, metrics: pl.DataFrame, head: dict) -> list[dg
                 "on verifiable tasks, chrF on open-ended ones, sample generations and the training loss curve; "
                 "Markdown and HTML report. Refuses a checkpoint not trained on the published shards and splits.",
     check_specs=[
-        _spec("eval_report", "metrics_finite", "both models have a finite loss and perplexity on validation and test"),
-        _spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
+        check_spec("eval_report", "metrics_finite", "both models have a finite loss and perplexity on validation and test"),
+        check_spec("eval_report", "finetuned_beats_base", "fine-tuned validation loss below the base model's", blocking=False),
     ],
 )
 def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_store: DataStoreResource):
@@ -461,9 +461,9 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
 
     store = data_store.store()
     shards, manifest = _shards(context, store)
-    splits_version = _upstream(context, store, "stratified_splits")
+    splits_version = upstream_version(context, store, "stratified_splits")
     splits = splits_version.read_table("stratified_splits")
-    checkpoint = _upstream(context, store, "finetuned_checkpoint")
+    checkpoint = upstream_version(context, store, "finetuned_checkpoint")
     ckpt = checkpoint.folder / "model"
     lineage = json.loads((ckpt / "lineage.json").read_text())
     stale = _stale_checkpoint(ckpt, lineage, manifest, splits)
@@ -496,15 +496,15 @@ def eval_report(context: dg.AssetExecutionContext, config: EvalConfig, data_stor
         checks = _eval_checks(record, metrics, head)
     upstream = (checkpoint, shards, splits_version)
     if reused:
-        yield from _stop_unless_checks_pass(live, checks)
+        yield from stop_unless_checks_pass(live, checks)
         published = _reused(context, store, live, *upstream)
     else:
         with store.publishing("eval_report") as live:
             # Checked before anything is written: a failed evaluation never replaces the last good report.
-            yield from _stop_unless_checks_pass(live, checks)
+            yield from stop_unless_checks_pass(live, checks)
             _write_evaluation(live, evaluated, f"Evaluation report: {lineage['base_model']}",
                               checkpoint.folder / LOSS_CURVE, {"request_id": request_id})
-        published = _published(context, live, *upstream)
+        published = published_metadata(context, live, *upstream)
     chrf_scores = evaluation.chrf_table(open_generations)
     images = {LOSS_CURVE: str(live.folder / LOSS_CURVE)}  # the Markdown file refers to the PNG beside it
     em = {f"exact_match_{r[0]}": round(float(r[1]), 4) for r in exact.group_by("model").agg(pl.col("correct").mean()).iter_rows()}

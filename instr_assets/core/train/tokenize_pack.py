@@ -209,12 +209,17 @@ def pack(lengths: list[int], capacity: int) -> list[list[int]]:
 
 
 def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRules) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(packed sequences, per-sample accounting) for one split."""
+    """(packed sequences, per-sample accounting) for one split.
+
+    A train pair is packed `repeats` times when the splits hold that column (the mixture's up-sampling); its
+    accounting row names the sequence of its first copy. Evaluation splits count each pair once."""
     if rules.overflow not in ("drop", "truncate_response"):
         raise ValueError(f"overflow: {rules.overflow!r} is not 'drop' or 'truncate_response'")
     samples, accounting = [], []
     progress = Progress(_log, f"tokenized_shards ({split})", pairs.height, "pairs tokenized")
-    for row in pairs.select("pair_id", "messages").iter_rows(named=True):
+    copies = (pairs["repeats"].fill_null(1).to_list() if split == "train" and "repeats" in pairs.columns
+              else [1] * pairs.height)
+    for row, n_copies in zip(pairs.select("pair_id", "messages").iter_rows(named=True), copies):
         ids, labels = encode_conversation(tokenizer, row["messages"])
         progress.advance()
         status, detail = "packed", None
@@ -230,7 +235,7 @@ def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRul
         accounting.append({"pair_id": row["pair_id"], "split": split, "n_tokens": len(ids), "n_supervised": n_sup,
                            "status": status, "detail": detail, "seq_index": None})
         if status in ("packed", "truncated"):
-            samples.append((row["pair_id"], ids, labels, len(accounting) - 1))
+            samples += [(row["pair_id"], ids, labels, len(accounting) - 1)] * max(n_copies, 1)
     bins = pack([len(s[1]) for s in samples], rules.seq_len)
     sequences = []
     for seq_index, members in enumerate(bins):
@@ -242,7 +247,8 @@ def tokenize_and_pack(tokenizer, pairs: pl.DataFrame, split: str, rules: PackRul
             pos += list(range(len(s_ids)))
             lens.append(len(s_ids))
             pids.append(pid)
-            accounting[acc_idx]["seq_index"] = seq_index
+            if accounting[acc_idx]["seq_index"] is None:
+                accounting[acc_idx]["seq_index"] = seq_index
         sequences.append({"split": split, "seq_index": seq_index, "input_ids": ids, "labels": labels,
                           "position_ids": pos, "sample_lens": lens, "pair_ids": pids, "n_tokens": len(ids),
                           "n_supervised": sum(1 for x in labels if x != IGNORE)})

@@ -20,7 +20,8 @@ from instr_assets.core.models.runtime.generation import (
 from instr_assets.core.models.runtime.judge import JudgeScore, judge_score, judge_scores
 
 __all__ = [
-    "CachedGenerator", "ContinuationScorer", "FakeGenerator", "GenerationParams", "Generator", "JudgeScore",
+    "CachedGenerator", "ContinuationScorer", "DEFAULT_GGUF_SHA256", "DEFAULT_MODEL_ID", "default_gguf",
+    "default_model_available", "FakeGenerator", "GenerationParams", "Generator", "JudgeScore",
     "ModelFileError", "ModelTimeout", "OutputCache", "generate", "judge_score", "judge_scores", "load_generator",
 ]
 
