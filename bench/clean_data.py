@@ -82,13 +82,14 @@ def require_shared(path: Path = SHARED_DATA) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- real data
-def load_real_unified(shared: Path = SHARED_DATA) -> pl.DataFrame:
+def unify_shared(shared: Path, sources: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """(name, format, path relative to `shared`) sources read and unified by the project's own readers."""
     from instr_assets.core.ingest import unify
     from instr_assets.core.ingest.raw_sources import read_all_sources
     from instr_assets.core.ingest.source_config import load_sources
 
     lines = [f"data_roots: ['{shared}']", "sources:"]  # the shared data lies outside the temp folder
-    lines += [f"  - {{name: {n}, format: {f}, path: {shared / rel}}}" for n, f, rel in REAL_SOURCES]
+    lines += [f"  - {{name: {n}, format: {f}, path: '{shared / rel}'}}" for n, f, rel in sources]
     with tempfile.TemporaryDirectory() as tmp:
         yaml_path = Path(tmp) / "sources.yaml"
         yaml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -96,6 +97,10 @@ def load_real_unified(shared: Path = SHARED_DATA) -> pl.DataFrame:
         raw = read_all_sources(entries, base)
     unified, _ = unify.unify(raw, {e.name: e.model_dump() for e in entries})
     return unified
+
+
+def load_real_unified(shared: Path = SHARED_DATA) -> pl.DataFrame:
+    return unify_shared(shared, list(REAL_SOURCES))
 
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")

@@ -57,23 +57,14 @@ def is_heldout(pair_id: str) -> bool:
 def load_labelled(shared: Path = SHARED_DATA, labelled: Path = LABELLED) -> pl.DataFrame:
     """The labelled pairs joined with their unified rows (instruction, input, response, n_turns, hints...) and a
     `heldout` column. Raises ValueError naming the pairs that the data no longer has."""
-    from instr_assets.core.ingest import unify
-    from instr_assets.core.ingest.raw_sources import read_all_sources
-    from instr_assets.core.ingest.source_config import load_sources
+    from clean_data import unify_shared
 
     labels = pl.read_csv(labelled, schema_overrides={"pair_id": pl.Utf8})
     unknown = sorted(set(labels["file"]) - set(FILE_FORMATS))
     if unknown:
         raise ValueError(f"{labelled}: files with no known reader format: {unknown}")
     files = sorted(set(labels["file"]))
-    lines = [f"data_roots: ['{shared}']", "sources:"]
-    lines += [f"  - {{name: s{i}, format: {FILE_FORMATS[f]}, path: '{shared / f}'}}" for i, f in enumerate(files)]
-    with tempfile.TemporaryDirectory() as tmp:
-        yaml_path = Path(tmp) / "sources.yaml"
-        yaml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        entries, base = load_sources(yaml_path)
-        raw = read_all_sources(entries, base)
-    unified, _ = unify.unify(raw, {e.name: e.model_dump() for e in entries})
+    unified = unify_shared(shared, [(f"s{i}", FILE_FORMATS[f], f) for i, f in enumerate(files)])
     prefix = str(shared).rstrip("/") + "/"
     unified = (unified.with_columns(pl.col("file").str.strip_prefix(prefix))
                .unique(["file", "pair_id"], keep="first", maintain_order=True)

@@ -189,6 +189,27 @@ class Stage(StepVersion):
         self.abandoned = reason
 
 
+@contextmanager
+def file_lock(path: Path, timeout_s: float, what: str):
+    """An exclusive flock on `path`, waited for up to `timeout_s`: the kernel drops it when its process dies, so a
+    killed run never leaves it held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"could not lock {what} in {timeout_s}s")
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class DataStore:
     """Where stage outputs live: <root>/steps/<step>/<version>/ (every version kept a while),
     <root>/published/<step> (a relative link to the live version) and <root>/instr_assets.duckdb (views)."""
@@ -303,23 +324,8 @@ class DataStore:
         return path
 
     # -- the DuckDB catalog ----------------------------------------------------------------------------
-    @contextmanager
     def _catalog_lock(self, timeout_s: float = 120.0):
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".duckdb.lock", "w") as fh:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"could not lock the DuckDB catalog {self.duckdb_path} in {timeout_s}s")
-                    time.sleep(0.2)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return file_lock(self.root / ".duckdb.lock", timeout_s, f"the DuckDB catalog {self.duckdb_path}")
 
     def _connect(self, path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
         """A connection that resolves the views' relative paths against the output root; waits up to `wait_s`

@@ -12,17 +12,16 @@ index) are shared, so a step holds a file lock on the context while it validates
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+from instr_assets.core.storage import file_lock
 
 from .metadata import frame_table
 
@@ -128,25 +127,6 @@ def check_metadata(outcomes: list[dict], rows: int, ids: str | None) -> dict:
     return metadata
 
 
-@contextmanager
-def _locked(path: Path, timeout_s: float = 300.0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not lock the Great Expectations context {path.parent / 'gx'} in {timeout_s}s")
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class GxRecord:
     """One step's validations in the file data context under `<output>/gx/`. Use as a context manager:
     `check` runs a suite and returns its AssetCheckResult; leaving the block builds the Data Docs pages."""
@@ -165,7 +145,7 @@ class GxRecord:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
 
-        self._lock = _locked(self.root / ".gx.lock")
+        self._lock = file_lock(self.root / ".gx.lock", 300.0, f"the Great Expectations context {self.root / 'gx'}")
         self._lock.__enter__()
         try:
             self._ctx = gx.get_context(mode="file", project_root_dir=str(self.root))
