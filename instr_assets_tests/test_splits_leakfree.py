@@ -202,6 +202,24 @@ def test_default_mixture_is_natural_and_drops_nothing():
     assert _achieved(result) == {"big": (0.7143, 0.7143), "mid": (0.2143, 0.2143), "small": (0.0714, 0.0714)}
 
 
+def test_given_labels_replace_the_rules_and_a_group_shares_its_namers_labels():
+    df = _mix_frame()
+    rule_result = stratify_and_split(df)
+    assert rule_result.splits["label_confidence"].null_count() == df.height
+    # Model labels for all but the first ten pairs: those keep the keyword rules' labels.
+    labels = df.select("pair_id", pl.lit("science").alias("domain"), pl.lit("classification").alias("task_type"),
+                       pl.lit(0.7).alias("label_confidence"))[10:]
+    out = stratify_and_split(df, labels=labels).splits
+    group_domains = out.group_by("group_id").agg(pl.col("domain").n_unique().alias("n"), pl.col("pair_id"))
+    assert group_domains["n"].max() == 1
+    given = out.filter(pl.col("label_confidence").is_not_null())
+    assert set(given["domain"]) == {"science"} and set(given["task_type"]) == {"classification"}
+    ruled = out.filter(pl.col("label_confidence").is_null())
+    expected = rule_result.splits.filter(pl.col("pair_id").is_in(ruled["pair_id"].to_list()))
+    assert ruled.sort("pair_id")["domain"].to_list() == expected.sort("pair_id")["domain"].to_list()
+    assert 0 < ruled.height <= 11  # the first ten, and a group's partner that takes their labels
+
+
 @pytest.mark.parametrize("max_repeats", [3, 2])
 def test_mixture_targets_are_met_within_two_points_and_repeats_capped(max_repeats):
     df = _mix_frame()
@@ -280,7 +298,7 @@ def test_shared_data_mixture_within_two_points(shared_pairs):
 
 # ---------------------------------------------------------------- the asset
 
-def test_asset_writes_each_split_and_reports_the_mixture(tmp_path):
+def test_asset_writes_each_split_and_reports_the_mixture_with_model_labels(tmp_path):
     import dagster as dg
 
     from instr_assets.definitions import ALL_ASSETS
@@ -289,7 +307,8 @@ def test_asset_writes_each_split_and_reports_the_mixture(tmp_path):
     root = tmp_path / "out"
     result = dg.materialize(ALL_ASSETS, selection=["raw_sources", "unified_pairs", "cleaned_pairs", "augmented_pairs",
                                                    "stratified_splits"],
-                            resources={"data_store": DataStoreResource(root=str(root))})
+                            resources={"data_store": DataStoreResource(root=str(root))},
+                            run_config={"ops": {"stratified_splits": {"config": {"label_method": "model"}}}})
     assert result.success
     live = Path(root / "published" / "stratified_splits")
     combined = pl.read_parquet(live / "stratified_splits.parquet")
@@ -303,3 +322,6 @@ def test_asset_writes_each_split_and_reports_the_mixture(tmp_path):
     mixture = [r.data for r in metadata["mixture"].value.records]
     assert mixture and all(r["target_share"] == r["achieved_share"] for r in mixture)
     assert pl.read_parquet(live / "stratified_splits_moved.parquet").height == metadata["moved_to_train_by_ngram"].value
+    # Model labels reached the strata: every group carries the confidence of the pair that names it.
+    assert combined["label_confidence"].null_count() == 0
+    assert combined["label_confidence"].min() > 0

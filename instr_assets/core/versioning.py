@@ -26,7 +26,7 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "unified_pairs": (("ingest.unify",), ()),
     "cleaned_pairs": (("clean.cleaning",), ()),
     "augmented_pairs": (("augment.augmentation",), ()),
-    "stratified_splits": (("stratify.split",), ("split_stats",)),
+    "stratified_splits": (("stratify.split", "stratify.model_labels"), ("split_stats",)),
     "tokenized_shards": (("train.tokenize_pack", "models.modeling"), ()),
     "finetuned_checkpoint": (("train.finetune",), ()),
     "eval_report": (("evaluate.evaluation", "models.modeling"), ()),

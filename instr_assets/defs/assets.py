@@ -5,6 +5,7 @@ a failing check fails the step, so downstream assets do not run and the previous
 
 import json
 import time
+from typing import Literal
 
 import dagster as dg
 import polars as pl
@@ -301,12 +302,16 @@ class AugmentConfig(dg.Config):
             gates=GateRules(self.min_similarity, self.max_similarity))
 
 
-def _similarity_embedder(store: DataStore):
+def _embedder(store: DataStore):
     """multilingual-e5-small behind the runtime's content cache, so a rebuild embeds nothing it has seen."""
     from instr_assets.core.models.runtime.cache import OutputCache
     from instr_assets.core.models.runtime.embeddings import Embedder
 
-    embedder = Embedder(cache=OutputCache.in_folder(store.root))
+    return Embedder(cache=OutputCache.in_folder(store.root))
+
+
+def _similarity_embedder(store: DataStore):
+    embedder = _embedder(store)
     return lambda texts: embedder.embed(texts, "query")
 
 
@@ -400,6 +405,9 @@ class SplitConfig(dg.Config):
     max_mix_drift: float = Field(default=0.2, ge=0, le=1, description="mix_drift check: the most a language's or "
                                  "domain's share of the pairs may move from the previous published version")
     mix_drift_blocks: bool = Field(default=False, description="mix_drift blocks publication (ERROR) instead of warning")
+    label_method: Literal["rules", "model"] = Field(default="rules", description="domain and task type from keyword "
+                                                    "rules, or from nearest prototypes over multilingual-e5 embeddings "
+                                                    "(model: better on domain, not yet on task type; BENCHMARKS.md)")
 
 
 @dg.asset(
@@ -429,7 +437,12 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
                                 config.mix_total_pairs),
             groups.LeakRules(config.context_min_chars, config.ngram_words, config.ngram_chars_zh,
                              config.template_min_groups, config.contaminated_action))
-        result = split.stratify_and_split(pairs, rules)
+        labels = None
+        if config.label_method == "model":
+            from instr_assets.core.stratify.model_labels import model_labels
+
+            labels = model_labels(pairs.filter(~pl.col("is_augmented")), _embedder(store))
+        result = split.stratify_and_split(pairs, rules, labels)
     except ValueError as e:
         raise dg.Failure(description=f"stratified_splits config: {e}") from None
     splits, dropped = result.splits, result.dropped

@@ -153,18 +153,26 @@ def short_splits_message(sizes: dict[str, int], pairs: int, groups: int, rules: 
                    "min_pairs_per_split in the stratified_splits config")
 
 
-def _labelled(pairs: pl.DataFrame, rules: SplitRules) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _labelled(pairs: pl.DataFrame, rules: SplitRules,
+              given: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(`pairs` with group_id, the group's labels and stratum, `_row` (input order) and `_order`, a seeded
-    shuffle of the groups; the links that made the groups)."""
+    shuffle of the groups; the links that made the groups). `given` (pair_id, domain, task_type,
+    label_confidence) replaces the keyword rules' domain and task type where it has the pair."""
     group_id, links = leak_groups(pairs, rules.leak)
     labelled = pairs.with_columns(group_id, pl.int_range(pl.len()).alias("_row"))
     parents = labelled.filter(~pl.col("is_augmented"))
-    labels = [(row["group_id"], row["pair_id"] == row["group_id"], row["pair_id"], label_domain(row),
-               label_task_type(row), label_difficulty(row)) for row in parents.iter_rows(named=True)]
+    by_pair = {} if given is None else {
+        r["pair_id"]: (r["domain"], r["task_type"], r["label_confidence"]) for r in given.iter_rows(named=True)}
+    labels = []
+    for row in parents.iter_rows(named=True):
+        domain, task, confidence = by_pair.get(row["pair_id"]) or (label_domain(row), label_task_type(row), None)
+        labels.append((row["group_id"], row["pair_id"] == row["group_id"], row["pair_id"], domain, task,
+                       label_difficulty(row), confidence))
     # A group takes the labels of the pair that names it (the kept pair of its first cluster), else of its
     # smallest pair_id, so that every pair of a group sits in one stratum.
     lab = (pl.DataFrame(labels, schema={"group_id": pl.Utf8, "_names": pl.Boolean, "_pair": pl.Utf8, "domain": pl.Utf8,
-                                        "task_type": pl.Utf8, "difficulty": pl.Utf8}, orient="row")
+                                        "task_type": pl.Utf8, "difficulty": pl.Utf8, "label_confidence": pl.Float64},
+                        orient="row")
            .sort(["group_id", "_names", "_pair"], descending=[False, True, False])
            .unique("group_id", keep="first", maintain_order=True).drop("_names", "_pair"))
     return labelled.join(lab, on="group_id", how="left").with_columns(
@@ -177,15 +185,17 @@ def _dropped(rows: pl.DataFrame, reason: str, detail: pl.Expr) -> pl.DataFrame:
     return rows.select("pair_id", "group_id", "source", "stratum", pl.lit(reason).alias("reason"), detail.alias("detail"))
 
 
-def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules()) -> SplitResult:
+def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules(),
+                       labels: pl.DataFrame | None = None) -> SplitResult:
     """Label, sample to the mixture and split by leak groups; then move (or drop) validation and test groups
-    sharing a long n-gram with train."""
+    sharing a long n-gram with train. `labels` (model_labels' output) takes the place of the keyword rules'
+    domain and task type; label_confidence is null for rule labels."""
     if rules.validation_fraction + rules.test_fraction >= 1:
         raise ValueError("validation_fraction + test_fraction must be below 1")
     if rules.leak.contaminated_action not in ("move", "drop"):
         raise ValueError(f"contaminated_action must be 'move' or 'drop', not {rules.leak.contaminated_action!r}")
     rules.mixture.validate()
-    labelled, links = _labelled(pairs, rules)
+    labelled, links = _labelled(pairs, rules, labels)
     by = rules.mixture.by
     # A group counts toward its most common value of `by` (the only one, except for `source` now and then).
     groups = (labelled.group_by("group_id", by).agg(pl.len().alias("n"), pl.col("_order").first())
