@@ -244,6 +244,8 @@ def test_announced_and_bracketed_phones_are_found(text, phone):
     "Her mobile: 07700 900123",  # Ofcom's drama range: fictional
     "The order number is 0403 555 271.",
     "In 2019-2020 the club had 1200 members.",
+    "Logged at 2016-08-30 17:05:12 by the nightly job.",  # a timestamp's date and hour are no number
+    "Build started 2023-01-09 07:45 and finished an hour later.",
 ])
 def test_phone_look_alikes_stay(text):
     assert not [v for k, v in _pii(text) if k == "PHONE"]

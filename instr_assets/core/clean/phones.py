@@ -67,6 +67,8 @@ _PHONE_WORD_BEFORE = re.compile(r"(?i)(?:phone|tel|call|mobile|cell|fax|whatsapp
 # A mainland local number without its area code ("电话 6234 5678"), taken only where a phone word announces it.
 _CN_LOCAL = re.compile(r"[2-9]\d{2,3}[ -]?\d{4}")
 _DATE_SHAPE = re.compile(r"(?:19|20)\d\d([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2(?:19|20)\d\d")
+# A clock time right after the candidate ("2015-03-07 12" of "2015-03-07 12:34:56"): the run is a timestamp.
+_TIME_AFTER = re.compile(r":[0-5]\d")
 _CN_MOBILE = re.compile(r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}")
 _NANP_FORMATTED = re.compile(r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}")
 
@@ -79,8 +81,8 @@ _FILLER_DIGITS = re.compile(r"^0?1234567")
 def valid_phone(m: re.Match, rules: PiiRules) -> bool:
     value = m.group()
     number = digits(value)
-    if (not 7 <= len(number) <= 15 or value.count("(") != value.count(")") or _DATE_SHAPE.fullmatch(value)
-            or _FILLER_DIGITS.search(number)):
+    if (not 7 <= len(number) <= 15 or value.count("(") != value.count(")") or _DATE_SHAPE.match(value)
+            or _TIME_AFTER.match(m.string, m.end()) or _FILLER_DIGITS.search(number)):
         return False
     before = text_before(m)
     if _NOT_PHONE_BEFORE.search(before) or _MONEY_AFTER.match(m.string, m.end()):
