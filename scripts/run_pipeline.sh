@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then materialize all eight assets and print a summary. `scripts/run_pipeline.sh --help` lists the flags
+# Set up, then materialize every asset and print a summary. `scripts/run_pipeline.sh --help` lists the flags
 # (--tiny, --sources FILE, --config FILE, --model ID_OR_PATH); they are parsed in instr_assets/cli.py.
 set -euo pipefail
 CALLER_DIR="$PWD"
