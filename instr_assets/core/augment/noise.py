@@ -26,9 +26,9 @@ class NoiseRates:
 
 def _tokens(text: str, lang: str) -> list[str]:
     if lang == "zh":
-        import jieba
+        from .synonyms import load_jieba
 
-        return list(jieba.cut(text))
+        return list(load_jieba().cut(text))
     return _EN_TOKEN.findall(text)
 
 

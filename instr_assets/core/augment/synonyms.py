@@ -190,7 +190,8 @@ _ZH_MIN_FREQ = 200
 _ZH_MIN_FREQ_RATIO = 0.5
 
 
-def _jieba():
+def load_jieba():
+    """jieba, quiet: it would print its dictionary loading to the run's terminal."""
     try:
         import jieba
         import jieba.posseg
@@ -214,7 +215,7 @@ def _zh_candidates(cilin, word: str, tag: str, freq: dict, tags: dict, parts_of_
 
 def chinese_synonyms(instruction: str, rng: random.Random, rate: float,
                      parts_of_speech: tuple[str, ...] = SYNONYM_POS) -> str | None:
-    jieba, cilin = _jieba(), load_cilin()
+    jieba, cilin = load_jieba(), load_cilin()
     mask = protected_mask(instruction)
     tokens, pos = [], 0
     for pair in jieba.posseg.cut(instruction):
