@@ -150,7 +150,8 @@ def _validate_in_child(root: str, step: str) -> bool:
 
 
 def test_two_steps_validating_at_once_both_leave_their_record(tmp_path):
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    # Spawned, not forked: a fork of this many-threaded process (polars, GX) can copy a held lock and hang.
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.starmap(_validate_in_child, [(str(tmp_path), "step_one"), (str(tmp_path), "step_two")] * 2)
     assert results == [True] * 4
     gx_dir = tmp_path / "gx"
