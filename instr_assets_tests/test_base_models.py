@@ -15,8 +15,9 @@ from instr_assets.core.models import modeling
 from instr_assets.core.models.base_models import BaseModelError, resolve_base_model
 from instr_assets.core.models.model_card import ADAPTER_DIR, MODEL_CARD, front_matter
 from instr_assets.core.train.finetune import checked_base_model, run_finetune
-from instr_assets.core.train.tokenize_pack import IGNORE, PackRules, encode_conversation, tokenize_and_pack
+from instr_assets.core.train.tokenize_pack import IGNORE, encode_conversation
 from instr_assets.core.train.train import TrainSettings
+from test_finetune import write_arithmetic_shards
 
 MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
@@ -47,19 +48,9 @@ def gpt2_folder(data_dir, tmp_path_factory) -> Path:
 def gpt2_shards(gpt2_folder, tmp_path_factory) -> Path:
     """Shards in the layout tokenized_shards writes, tokenized for the GPT-2 folder."""
     tok = modeling.load_tokenizer(str(gpt2_folder))
-    folder = tmp_path_factory.mktemp("gpt2_shards")
-    splits = {}
-    for split, n in (("train", 40), ("validation", 6), ("test", 4)):
-        convs = [[{"role": "user", "content": f"What is {a} times 3? ({split})"}, {"role": "assistant", "content": str(3 * a)}]
-                 for a in range(n)]
-        pairs = pl.DataFrame([{"pair_id": f"{split}{i}", "messages": c} for i, c in enumerate(convs)],
-                             schema={"pair_id": pl.Utf8, "messages": MESSAGES})
-        seqs, _ = tokenize_and_pack(tok, pairs, split, PackRules(seq_len=128))
-        seqs.write_parquet(folder / f"{split}-00000.parquet")
-        splits[split] = {"files": [f"{split}-00000.parquet"]}
     identity = {"seq_len": 128, "base_model": str(gpt2_folder), **modeling.tokenizer_fingerprint(tok)}
-    (folder / "manifest.json").write_text(json.dumps({"version": "gpt2-test", "identity": identity, "splits": splits}))
-    return folder
+    return write_arithmetic_shards(tok, tmp_path_factory.mktemp("gpt2_shards"),
+                                   {"train": 40, "validation": 6, "test": 4}, "gpt2-test", identity)
 
 
 SETTINGS = TrainSettings(max_steps=12, batch_size=2, lr=3e-3, warmup_steps=2, eval_every=4, eval_max_sequences=4, seq_len=128)

@@ -18,13 +18,10 @@ from instr_assets.core.train.train import TrainSettings
 from instr_assets.core.ingest.unify import MESSAGE_DTYPE
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    """A small shard folder in the layout tokenized_shards writes."""
-    tok = modeling.load_tokenizer()
-    folder = tmp_path_factory.mktemp("shards")
+def write_arithmetic_shards(tok, folder: Path, sizes: dict[str, int], version: str, identity: dict) -> Path:
+    """Shards in the layout tokenized_shards writes: `sizes[split]` "What is a times 3?" pairs per split."""
     splits = {}
-    for split, n in (("train", 60), ("validation", 8)):
+    for split, n in sizes.items():
         convs = [[{"role": "user", "content": f"What is {a} times 3? ({split})"}, {"role": "assistant", "content": str(3 * a)}]
                  for a in range(n)]
         pairs = pl.DataFrame([{"pair_id": f"{split}{i}", "messages": m} for i, m in enumerate(convs)],
@@ -32,8 +29,15 @@ def shards(tmp_path_factory) -> Path:
         seqs, _ = tokenize_and_pack(tok, pairs, split, PackRules(seq_len=128))
         seqs.write_parquet(folder / f"{split}-00000.parquet")
         splits[split] = {"files": [f"{split}-00000.parquet"]}
-    (folder / "manifest.json").write_text(json.dumps({"version": "test", "identity": {"seq_len": 128}, "splits": splits}))
+    (folder / "manifest.json").write_text(json.dumps({"version": version, "identity": identity, "splits": splits}))
     return folder
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    """A small shard folder in the layout tokenized_shards writes."""
+    return write_arithmetic_shards(modeling.load_tokenizer(), tmp_path_factory.mktemp("shards"),
+                                   {"train": 60, "validation": 8}, "test", {"seq_len": 128})
 
 
 SETTINGS = TrainSettings(max_steps=60, batch_size=2, lr=2e-3, warmup_steps=2, eval_every=10, checkpoint_every=5,
