@@ -74,13 +74,14 @@ def add_source(yaml_path: Path) -> None:
 def materialize(assets, yaml_path: Path, out: Path, instance) -> dict:
     import dagster as dg
 
-    from instr_assets.defs.assets import RawSourcesConfig
+    from instr_assets.defs.ingest_assets import RawSourcesConfig
     from instr_assets.defs.resources import DataStoreResource
 
     ops = {"raw_sources": RawSourcesConfig(sources_file=str(yaml_path))}
     names = {a.key.to_user_string() for a in assets}
     if "finetuned_checkpoint" in names:
-        from instr_assets.defs.model_assets import EvalConfig, TrainConfig
+        from instr_assets.defs.evaluate_assets import EvalConfig
+        from instr_assets.defs.train_assets import TrainConfig
 
         # The tiny model with the settings of the test suite's graph run: minutes of SmolLM2 per round would
         # drown the data stages, and the question here is what a rebuild skips, not how fast training is.
@@ -173,11 +174,15 @@ def main() -> None:
 
     import dagster as dg
 
-    from instr_assets.defs.assets import augmented_pairs, cleaned_pairs, raw_sources, stratified_splits, unified_pairs
+    from instr_assets.defs.augment_assets import augmented_pairs
+    from instr_assets.defs.clean_assets import cleaned_pairs
+    from instr_assets.defs.ingest_assets import raw_sources, unified_pairs
+    from instr_assets.defs.split_assets import stratified_splits
 
     assets = [raw_sources, unified_pairs, cleaned_pairs, augmented_pairs, stratified_splits]
     if not args.no_tokenize:
-        from instr_assets.defs.model_assets import eval_report, finetuned_checkpoint, tokenized_shards
+        from instr_assets.defs.evaluate_assets import eval_report
+        from instr_assets.defs.train_assets import finetuned_checkpoint, tokenized_shards
 
         assets.append(tokenized_shards)
         if not args.no_model:

@@ -13,9 +13,13 @@ import socket  # noqa: E402
 
 import dagster as dg  # noqa: E402
 
-from instr_assets.defs.assets import augmented_pairs, cleaned_pairs, raw_sources, stratified_splits, unified_pairs  # noqa: E402
+from instr_assets.defs.augment_assets import augmented_pairs  # noqa: E402
+from instr_assets.defs.clean_assets import cleaned_pairs  # noqa: E402
+from instr_assets.defs.ingest_assets import raw_sources, unified_pairs  # noqa: E402
+from instr_assets.defs.split_assets import stratified_splits  # noqa: E402
 from instr_assets.defs.export_assets import dataset_exports  # noqa: E402
-from instr_assets.defs.model_assets import TrainConfig, eval_report, finetuned_checkpoint, tokenized_shards  # noqa: E402
+from instr_assets.defs.evaluate_assets import eval_report  # noqa: E402
+from instr_assets.defs.train_assets import TrainConfig, finetuned_checkpoint, tokenized_shards  # noqa: E402
 from instr_assets.defs.resources import DataStoreResource  # noqa: E402
 from instr_assets.defs.sensors import source_files_sensor  # noqa: E402
 from instr_assets.runs import HOST_TAG  # noqa: E402

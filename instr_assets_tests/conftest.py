@@ -23,7 +23,8 @@ def tiny_graph_run(tmp_path_factory):
     import dagster as dg
 
     from instr_assets.definitions import ALL_ASSETS
-    from instr_assets.defs.model_assets import EvalConfig, TrainConfig
+    from instr_assets.defs.evaluate_assets import EvalConfig
+    from instr_assets.defs.train_assets import TrainConfig
     from instr_assets.defs.resources import DataStoreResource
 
     root = tmp_path_factory.mktemp("out")

@@ -184,7 +184,8 @@ def _failure_text(result) -> str:
 
 
 def test_model_stages_train_and_evaluate_a_local_folder_model(graph_root, gpt2_folder):
-    from instr_assets.defs.model_assets import EvalConfig, TokenizeConfig, TrainConfig
+    from instr_assets.defs.evaluate_assets import EvalConfig
+    from instr_assets.defs.train_assets import TokenizeConfig, TrainConfig
 
     folder = str(gpt2_folder)
     train = TrainConfig(base_model=folder, max_steps=4, eval_every=2, lr=3e-3, lora_r=4, lora_alpha=8)

@@ -10,7 +10,9 @@ import polars as pl
 
 from instr_assets.core.clean.pii import DEFAULT_PII_RULES
 from instr_assets.core.storage import DataStore
-from instr_assets.defs.assets import CleanConfig, RawSourcesConfig, cleaned_pairs, raw_sources, unified_pairs
+from instr_assets.defs.clean_config import CleanConfig
+from instr_assets.defs.ingest_assets import RawSourcesConfig, raw_sources, unified_pairs
+from instr_assets.defs.clean_assets import cleaned_pairs
 from instr_assets.defs.checks_content import (RAW_DECLARED_SCHEMA, declared_schema_frame, leftover_pii_check,
                                               leftover_pii_frame, mix_drift, mix_drift_check, raw_schema_check,
                                               reject_share_check)

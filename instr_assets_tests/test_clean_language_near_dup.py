@@ -10,7 +10,7 @@ from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
 from instr_assets.core.clean.near_dedup import NearDupRules
 from instr_assets.core.stratify.split import SplitRules, stratify_and_split
 from instr_assets.core.augment.augmentation import augment_pairs, AugmentRules
-from instr_assets.defs.assets import _per_source_accounting
+from instr_assets.defs.clean_assets import _per_source_accounting
 
 from test_clean_augment_split import unify_alpaca, unify_yaml
 

@@ -25,7 +25,7 @@ import pytest
 
 from instr_assets.core.storage import DataStore, sweep_stale_temps
 from instr_assets.definitions import ALL_ASSETS
-from instr_assets.defs.assets import CleanConfig
+from instr_assets.defs.clean_config import CleanConfig
 from instr_assets.defs.resources import DataStoreResource
 from instr_assets_tests.webserver_harness import LOCATION, REPOSITORY, DagsterDevServer
 
@@ -87,7 +87,8 @@ KILLED_RUN = textwrap.dedent('''
         raise SystemExit(f"unknown kill point {point}")
 
     import dagster as dg
-    from instr_assets.defs.assets import CleanConfig, cleaned_pairs
+    from instr_assets.defs.clean_config import CleanConfig
+    from instr_assets.defs.clean_assets import cleaned_pairs
     from instr_assets.defs.resources import DataStoreResource
 
     dg.materialize([cleaned_pairs], resources={"data_store": DataStoreResource(root=root)},

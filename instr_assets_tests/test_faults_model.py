@@ -16,9 +16,10 @@ from instr_assets.core.evaluate.evaluation import (
 from instr_assets.core.storage import DataStore
 from instr_assets.core.train.tokenize_pack import splits_without_sequences
 from instr_assets.definitions import ALL_ASSETS
-from instr_assets.defs.assets import SplitConfig
+from instr_assets.defs.split_assets import SplitConfig
 from instr_assets.defs.gx_bridge import GxRecord
-from instr_assets.defs.model_assets import EvalConfig, TokenizeConfig, TrainConfig, _eval_checks, _loss_check
+from instr_assets.defs.evaluate_assets import EvalConfig, _eval_checks
+from instr_assets.defs.train_assets import TokenizeConfig, TrainConfig, _loss_check
 from instr_assets.defs.resources import DataStoreResource
 
 # As in conftest's tiny_graph_run, so that a rerun on its copy reuses the checkpoint and the report.

@@ -19,7 +19,8 @@ import pytest
 
 from instr_assets.core.storage import DataStore
 from instr_assets.definitions import ALL_ASSETS
-from instr_assets.defs.assets import CleanConfig, RawSourcesConfig
+from instr_assets.defs.clean_config import CleanConfig
+from instr_assets.defs.ingest_assets import RawSourcesConfig
 from instr_assets.defs.resources import DataStoreResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -207,7 +208,7 @@ TWO_RUNS = textwrap.dedent('''
     from pathlib import Path
     import dagster as dg
     from instr_assets.definitions import ALL_ASSETS
-    from instr_assets.defs.assets import CleanConfig
+    from instr_assets.defs.clean_config import CleanConfig
     from instr_assets.defs.resources import DataStoreResource
 
     root, max_words, mine, other = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])

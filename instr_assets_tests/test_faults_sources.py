@@ -18,7 +18,7 @@ from instr_assets.core.ingest import raw_sources as rs
 from instr_assets.core.ingest import source_config as sc
 from instr_assets.core.ingest.source_cache import SourceCache, SourceReadError, snapshot, watched_files
 from instr_assets.core.ingest.unify import unify
-from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
+from instr_assets.defs.ingest_assets import RawSourcesConfig, raw_sources, unified_pairs
 from instr_assets.defs.metadata import count_dict
 from instr_assets.defs.resources import DataStoreResource
 

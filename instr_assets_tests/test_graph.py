@@ -6,8 +6,9 @@ import duckdb
 import polars as pl
 
 from instr_assets.definitions import ALL_ASSETS, defs
-from instr_assets.defs.assets import RawSourcesConfig, SplitConfig
-from instr_assets.defs.model_assets import TrainConfig
+from instr_assets.defs.ingest_assets import RawSourcesConfig
+from instr_assets.defs.split_assets import SplitConfig
+from instr_assets.defs.train_assets import TrainConfig
 from instr_assets.defs.resources import DataStoreResource
 from instr_assets_tests.webserver_harness import PLAIN_CHECKS
 
@@ -79,7 +80,7 @@ def test_checkpoint_and_report_on_disk(tiny_graph_run):
 
 
 def _model_run(root, train: TrainConfig):
-    from instr_assets.defs.model_assets import EvalConfig
+    from instr_assets.defs.evaluate_assets import EvalConfig
 
     result = dg.materialize(
         ALL_ASSETS, selection=["tokenized_shards", "finetuned_checkpoint", "eval_report"],

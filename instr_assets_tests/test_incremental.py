@@ -20,7 +20,7 @@ from instr_assets.core.ingest.unify import unify
 from instr_assets.core.storage import DataStore
 from instr_assets.core.versioning import STAGE_CODE, code_files, frame_version, stage_code_version
 from instr_assets.definitions import ALL_ASSETS, defs
-from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
+from instr_assets.defs.ingest_assets import RawSourcesConfig, raw_sources, unified_pairs
 from instr_assets.defs.metadata import count_dict
 from instr_assets.defs.resources import DataStoreResource
 from instr_assets.defs.sensors import build_source_files_sensor, source_files_sensor

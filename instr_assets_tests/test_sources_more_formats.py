@@ -355,7 +355,7 @@ def test_auto_refuses_what_it_cannot_tell(tmp_path, data_dir):
 def test_new_kinds_pass_the_raw_and_unified_assets_and_their_checks(tmp_path, data_dir):
     import dagster as dg
 
-    from instr_assets.defs.assets import RawSourcesConfig, raw_sources, unified_pairs
+    from instr_assets.defs.ingest_assets import RawSourcesConfig, raw_sources, unified_pairs
     from instr_assets.defs.metadata import count_dict
     from instr_assets.defs.resources import DataStoreResource
 

@@ -10,7 +10,7 @@ from instr_assets.core.export.records import ExportError
 from instr_assets.core.stratify.split import SPLITS
 from instr_assets.core.versioning import files_version, stage_code_version
 
-from .assets import stratified_splits
+from .split_assets import stratified_splits
 from .metadata import frame_table, table_metadata
 from .publication import check_spec, published_metadata, stop_unless_checks_pass, upstream_version
 from .resources import DataStoreResource
