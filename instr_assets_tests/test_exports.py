@@ -229,6 +229,28 @@ def test_read_back_matches_and_a_lost_or_foreign_record_is_named(splits, exporte
                                          ("sharegpt", "validation", "p-val-zh", "missing")]
 
 
+def test_train_files_carry_the_mixture_repeats_and_a_lost_copy_is_named(splits, tmp_path):
+    # The mixture repeats p-train-1 three times; repeats mean nothing outside train (tokenized_shards packs them
+    # in train only), so the validation pair's 2 is ignored.
+    mixed = splits.with_columns(pl.when(pl.col("pair_id") == "p-train-1").then(3)
+                                .when(pl.col("pair_id") == "p-val-2").then(2).otherwise(1).alias("repeats"))
+    out = tmp_path / "mixed"
+    manifest = exports.export_splits(mixed, out)
+    train = pl.read_parquet(out / "data" / "train.parquet")
+    assert dict(zip(train["pair_id"], train["repeats"])) == {"p-train-1": 3, "p-train-multi": 1}
+    for fmt in ("sharegpt", "alpaca"):
+        ids = [r["pair_id"] for r in _json_records(out / manifest.files[fmt]["train"])]
+        assert sorted(ids) == ["p-train-1"] * 3 + ["p-train-multi"]
+        assert [r["pair_id"] for r in _json_records(out / manifest.files[fmt]["validation"])].count("p-val-2") == 1
+    assert manifest.counts["messages"] == {"train": 4, "validation": 2, "test": 2}
+    assert exports.mismatches(mixed, exports.read_back(mixed, out, manifest), manifest.left_out).is_empty()
+    # One copy lost from the JSONL is a wrong count, not a silent pass.
+    jsonl = out / "messages" / "train.jsonl"
+    jsonl.write_text("".join(jsonl.read_text(encoding="utf-8").splitlines(keepends=True)[1:]), encoding="utf-8")
+    wrong = exports.mismatches(mixed, exports.read_back(mixed, out, manifest), manifest.left_out)
+    assert wrong.rows() == [("messages", "train", "p-train-1", "wrong_count")]
+
+
 def test_a_pair_whose_turns_do_not_alternate_is_refused_by_name(splits, tmp_path):
     bad = splits.with_columns(pl.when(pl.col("pair_id") == "p-val-2").then(
         pl.lit([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],

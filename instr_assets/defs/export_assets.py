@@ -19,7 +19,8 @@ _DESCRIPTIONS = {"format": "export format", "folder": "where its files are (the 
                  "records": "records read back from the file", "pairs": "pairs left out of the format",
                  "reason": "why the format cannot hold them (tool_turns, consecutive_tool_results, tool_call_with_text)",
                  "problem": "missing: a pair of the split is not in the file; unexpected: a record that is no pair of "
-                            "the split; duplicate: a pair written twice"} | {
+                            "the split; wrong_count: a pair written other than once (Parquet) or its repeats times (a train file of "
+                            "the other formats)"} | {
     s: f"records in the {s} file" for s in SPLITS}
 _LEFT_OUT = {"format": pl.Utf8, "split": pl.Utf8, "pair_id": pl.Utf8, "reason": pl.Utf8}
 _FORMAT_NAMES = {"hf": "Hugging Face datasets Parquet", "messages": "OpenAI-style messages JSONL",

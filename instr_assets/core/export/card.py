@@ -22,10 +22,14 @@ _HOW_MADE = """\
 - **Cleaned**: mojibake repaired, Unicode normalized (each language's punctuation kept), PII redacted to typed
   placeholders or the pair dropped, language identified offline, quality and content-safety filters, pairs close to
   evaluation sets removed, exact and near duplicates removed (instr-assets `docs/cleaning.md` lists every rule).
-- **Augmented**: seeded instruction paraphrases and synonym replacements, capped at a share of the data.
-- **Split**: rule-based `domain`, `task_type` and `difficulty` labels, balanced sampling capped per stratum, and a
-  deterministic train/validation/test split that keeps a near-duplicate cluster and the augmented children of its
-  pairs in one split, so no near copy of a test pair is in train.
+- **Augmented**: seeded rewrites of the request part of instructions (the `operator` of each child is in the
+  pipeline's `augmented_pairs` table), each gated on similarity to its parent, language and the cleaning filters,
+  capped at a share of the data.
+- **Split**: `domain`, `task_type` and `difficulty` labels; a mixture reached by dropping or repeating whole groups
+  (`repeats`: the Parquet files keep it as a column; the messages, ShareGPT and Alpaca train files write a pair that
+  many times); a deterministic train/validation/test split that keeps a leak group (a near-duplicate cluster, an
+  augmented family, one prompt, questions on one passage) in one split, and validation/test pairs sharing a long
+  n-gram with train moved out, so no near copy of a test pair is in train.
 """
 
 

@@ -7,6 +7,11 @@ Layout of an export folder:
   llama_factory/alpaca_<split>.json, llama_factory/dataset_info.json
   axolotl/chat_template.yml, axolotl/alpaca.yml   Axolotl `datasets:` snippets (alternatives)
   export_manifest.json                   the files and record counts per format and split
+
+The mixture's up-sampling (the splits' `repeats` column, applied to train only, as tokenized_shards packs it) is
+kept: the Parquet files carry `repeats` as a column (one row per pair, a weight a trainer can use), and the
+formats that hold no weight (messages JSONL, ShareGPT, Alpaca) write a train pair `repeats` times, so training
+on them sees the mixture the pipeline's own model saw.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ FORMATS = ("hf", "messages", "sharegpt", "alpaca")
 REQUIRED = ("pair_id", "source", "messages", "instruction", "input", "response", "lang", "split")
 # The Hugging Face Parquet columns: the conversation and its flat form, then per-pair labels where present.
 HF_COLUMNS = ("messages", "instruction", "input", "response", "pair_id", "source", "lang", "domain", "task_type",
-              "difficulty")
+              "difficulty", "repeats")
 MANIFEST = "export_manifest.json"
 
 
@@ -53,12 +58,20 @@ def _conversation_key(messages) -> str:
     return json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
 
 
+def copies(splits: pl.DataFrame) -> pl.Expr:
+    """Records per pair in a format without weights: `repeats` in train (at least 1), else 1."""
+    if "repeats" not in splits.columns:
+        return pl.lit(1, pl.Int64)
+    return pl.when(pl.col("split") == "train").then(pl.col("repeats").fill_null(1).clip(1)).otherwise(1).cast(pl.Int64)
+
+
 def _records(build, pairs: list[dict], fmt: str, split: str, left_out: list[dict]) -> list[dict]:
-    """`build` applied to every pair; a pair the format cannot hold is added to `left_out` with the reason."""
+    """`build` applied to every pair, `copies` times each; a pair the format cannot hold is added to `left_out`
+    with the reason."""
     out = []
     for pair in pairs:
         try:
-            out.append(build(pair))
+            out += [build(pair)] * pair["copies"]
         except NotInFormat as e:
             left_out.append({"format": fmt, "split": split, "pair_id": pair["pair_id"], "reason": e.reason})
     return out
@@ -74,7 +87,8 @@ def export_splits(splits: pl.DataFrame, out_dir: Path) -> ExportManifest:
     unknown = sorted(set(splits["split"].to_list()) - set(SPLITS), key=str)
     if unknown:
         raise ExportError(f"unknown split value(s) {unknown}: expected {list(SPLITS)}")
-    frame = splits.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in ("format", "file") if c not in splits.columns)
+    frame = splits.with_columns(*(pl.lit(None, pl.Utf8).alias(c) for c in ("format", "file") if c not in splits.columns),
+                                copies(splits).alias("copies"))
     out_dir = Path(out_dir)
     files = {fmt: {} for fmt in FORMATS}
     counts = {fmt: {} for fmt in FORMATS}
@@ -82,7 +96,7 @@ def export_splits(splits: pl.DataFrame, out_dir: Path) -> ExportManifest:
     hf_columns = [c for c in HF_COLUMNS if c in frame.columns]
     for split in SPLITS:
         part = frame.filter(pl.col("split") == split)
-        pairs = part.select("pair_id", "messages", "instruction", "input", "response").to_dicts()
+        pairs = part.select("pair_id", "messages", "instruction", "input", "response", "copies").to_dicts()
         files["hf"][split] = f"data/{split}.parquet"
         part.select(hf_columns).write_parquet(out_dir / "data" / f"{split}.parquet", mkdir=True)
         counts["hf"][split] = part.height
@@ -110,10 +124,10 @@ def export_splits(splits: pl.DataFrame, out_dir: Path) -> ExportManifest:
 
 def read_back(splits: pl.DataFrame, out_dir: Path, manifest: ExportManifest) -> pl.DataFrame:
     """Every record of every exported file, read back from disk, as (format, split, record, pair_id). A messages JSONL line carries no id: it is matched to the pair of its split with the same
-    conversation, and a line that matches none has a null pair_id."""
+    conversation (as many lines as its copies), and a line that matches none has a null pair_id."""
     by_conversation: dict[tuple[str, str], list[str]] = {}
-    for pair_id, messages, split in splits.select("pair_id", "messages", "split").iter_rows():
-        by_conversation.setdefault((split, _conversation_key(messages)), []).append(pair_id)
+    for pair_id, messages, split, n in splits.select("pair_id", "messages", "split", copies(splits)).iter_rows():
+        by_conversation.setdefault((split, _conversation_key(messages)), []).extend([pair_id] * n)
     rows = []
     for split in SPLITS:
         ids = {"hf": pl.read_parquet(out_dir / manifest.files["hf"][split], columns=["pair_id"])["pair_id"].to_list()}
@@ -136,13 +150,16 @@ def read_back(splits: pl.DataFrame, out_dir: Path, manifest: ExportManifest) -> 
 def mismatches(splits: pl.DataFrame, found: pl.DataFrame, left_out: list[dict]) -> pl.DataFrame:
     """Where an export's pair ids differ from the splits table (less the pairs `left_out` of a format), per format
     and split: a pair that is 'missing', a record that is 'unexpected' (an unknown or null id), or a pair written
-    more than once ('duplicate')."""
+    more or fewer times than its copies ('wrong_count': once in Parquet, `repeats` times in a train file of the
+    other formats)."""
     keys = ["format", "split", "pair_id"]
     excused = pl.DataFrame(left_out, schema={k: pl.Utf8 for k in [*keys, "reason"]}).select(keys)
-    expected = (splits.select("pair_id", "split").join(pl.DataFrame({"format": list(FORMATS)}), how="cross")
+    expected = (splits.select("pair_id", "split", copies(splits).alias("copies"))
+                .join(pl.DataFrame({"format": list(FORMATS)}), how="cross")
+                .with_columns(pl.when(pl.col("format") == "hf").then(1).otherwise(pl.col("copies")).alias("copies"))
                 .join(excused, on=keys, how="anti"))
     missing = expected.join(found, on=keys, how="anti").select(keys).with_columns(problem=pl.lit("missing"))
     unexpected = found.join(expected, on=keys, how="anti").select(keys).with_columns(problem=pl.lit("unexpected"))
-    duplicate = (found.filter(pl.col("pair_id").is_not_null()).group_by(keys).len().filter(pl.col("len") > 1)
-                 .select(keys).with_columns(problem=pl.lit("duplicate")))
-    return pl.concat([missing, unexpected, duplicate]).sort(keys, nulls_last=True)
+    wrong_count = (found.filter(pl.col("pair_id").is_not_null()).group_by(keys).len().join(expected, on=keys)
+                   .filter(pl.col("len") != pl.col("copies")).select(keys).with_columns(problem=pl.lit("wrong_count")))
+    return pl.concat([missing, unexpected, wrong_count]).sort(keys, nulls_last=True)

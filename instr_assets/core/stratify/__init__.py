@@ -1,1 +1,1 @@
-"""Stage 4: domain, task and difficulty labels, balanced sampling and leak-free splits."""
+"""Stage 4: domain, task and difficulty labels, sampling to a mixture and leak-free splits."""
