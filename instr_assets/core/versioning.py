@@ -24,7 +24,7 @@ CORE_DIR = Path(__file__).resolve().parent
 STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "raw_sources": (("ingest.raw_sources",), ()),
     "unified_pairs": (("ingest.unify",), ()),
-    "cleaned_pairs": (("clean.cleaning",), ()),
+    "cleaned_pairs": (("clean.cleaning", "clean.semantic_dedup"), ()),
     "augmented_pairs": (("augment.augmentation",), ()),
     "stratified_splits": (("stratify.split", "stratify.model_labels"), ("split_stats",)),
     "tokenized_shards": (("train.tokenize_pack", "models.modeling"), ()),

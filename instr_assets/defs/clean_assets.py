@@ -1,10 +1,12 @@
 """The cleaning asset: cleaned_pairs and its rejected rows, every unified pair accounted for, with blocking
 checks before publication."""
 
+import time
+
 import dagster as dg
 import polars as pl
 
-from instr_assets.core.clean import cleaning
+from instr_assets.core.clean import cleaning, semantic_dedup
 from instr_assets.core.ingest.source_config import evaluation_sources
 from instr_assets.core.versioning import frame_version, stage_code_version
 
@@ -15,7 +17,7 @@ from .ingest_assets import unified_pairs
 from .metadata import counts, frame_table, image, table_metadata
 from .publication import (accounting_check, check_spec, not_empty_check, published_metadata, stop_unless_checks_pass,
                           upstream_version)
-from .resources import DataStoreResource
+from .resources import DataStoreResource, cached_embedder
 
 
 @dg.asset(
@@ -49,8 +51,16 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
     with store.publishing("cleaned_pairs") as stage:
         rejected = cleaning.clean_parquet(unified_version.table_path("unified_pairs"), stage.table_path("cleaned_pairs"),
                                           config.rules(evaluation), timings)
-        stage.write_table("cleaned_pairs_rejected", rejected)
         cleaned = stage.read_table("cleaned_pairs")
+        if config.semantic_dedup:
+            started = time.perf_counter()
+            embedder = cached_embedder(store)
+            cleaned, semantic = semantic_dedup.semantic_duplicates(cleaned, lambda texts: embedder.embed(texts, "query"),
+                                                                   config.semantic_rules())
+            stage.write_table("cleaned_pairs", cleaned)
+            rejected = pl.concat([rejected, semantic])
+            timings["semantic_dedup"] = time.perf_counter() - started
+        stage.write_table("cleaned_pairs_rejected", rejected)
         with GxRecord(store.root, "cleaned_pairs") as record:
             checks = _cleaned_checks(record, config, unified, cleaned, rejected)
         yield from stop_unless_checks_pass(stage, checks)
@@ -111,7 +121,7 @@ def _cleaned_checks(record: GxRecord, config: CleanConfig, unified: pl.DataFrame
         record.check("cleaned_accounting_per_source", per_source, [Expect("between", "missing", {"min": 0, "max": 0})],
                      ids="source"),
         record.check("cleaned_duplicates_point_to_kept",
-                     rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate"])).select(
+                     rejected.filter(pl.col("reason").is_in(["exact_duplicate", "near_duplicate", "semantic_duplicate"])).select(
                          "pair_id", pl.col("kept_pair_id").is_in(cleaned["pair_id"].implode()).alias("kept_pair_is_kept")),
                      [Expect("in_set", "kept_pair_is_kept", {"values": [True]})], ids="pair_id"),
         not_empty_check("cleaned_not_empty", "cleaned_pairs", cleaned.height, unified.height, "pairs", rejected),

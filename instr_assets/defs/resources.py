@@ -14,3 +14,11 @@ class DataStoreResource(dg.ConfigurableResource):
 
     def store(self) -> DataStore:
         return DataStore(self.root)
+
+
+def cached_embedder(store: DataStore):
+    """multilingual-e5-small behind the runtime's content cache, so a rebuild embeds nothing it has seen."""
+    from instr_assets.core.models.runtime.cache import OutputCache
+    from instr_assets.core.models.runtime.embeddings import Embedder
+
+    return Embedder(cache=OutputCache.in_folder(store.root))

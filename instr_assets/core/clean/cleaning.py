@@ -355,7 +355,7 @@ def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map
     keys = pl.concat([p.keys for p in parts]).with_row_index("_i")
     # Exact duplicates (same normalized conversation, folded unless exact_dup_fold is off) are resolved in
     # SQL on the key columns of the keys that occur more than once (a key seen once is its own first copy):
-    # the best copy by _PREFERENCE wins, then the first by source order.
+    # the best copy by PREFERENCE wins, then the first by source order.
     repeated = keys["norm_hash"].is_duplicated()
     ranked = run_sql("exact_dedup", pairs=keys.filter(repeated))
     dups = ranked.filter(pl.col("dup_rank") > 1)
@@ -385,31 +385,13 @@ def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map
     return clusters, dups, near
 
 
-# Columns of long, mostly distinct texts: a dictionary page would not hold them, and trying costs CPU.
-_NO_DICTIONARY = ("messages", "instruction", "input", "response", "text")
-
-
 def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path) -> None:
-    """The part files' rows that stay (those in `clusters`), with their cluster_id, into one Parquet file. A
-    thread reads and joins the next part while this one is encoded (both drop the GIL); one part ahead, so
-    that memory holds two parts at most."""
-    def load(part: _Part):
-        return pl.read_parquet(part.path).join(clusters, on="raw_id", how="inner", maintain_order="left").to_arrow()
-
-    writer = None
-    try:
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            ahead = reader.submit(load, parts[0])
-            for following in [*parts[1:], None]:
-                table = ahead.result()
-                if following is not None:
-                    ahead = reader.submit(load, following)
-                writer = writer or pq.ParquetWriter(out, table.schema, compression="lz4", use_dictionary=[
-                    c for c in table.column_names if c not in _NO_DICTIONARY])
-                writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
+    """The part files' rows that stay (those in `clusters`), with their cluster_id, into one Parquet file, in
+    part order. polars' streaming engine reads, joins, encodes and compresses a few row groups at a time on
+    every core (pyarrow's writer encodes on one), so memory holds a few row groups, not the table."""
+    kept = pl.concat([pl.scan_parquet(p.path) for p in parts]).join(
+        clusters.lazy(), on="raw_id", how="inner", maintain_order="left")
+    kept.sink_parquet(out, compression="lz4", row_group_size=rules_row_group)
 
 
 def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRules = CleanRules(),

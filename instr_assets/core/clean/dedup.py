@@ -72,7 +72,7 @@ SOURCE_ORDER = ["source", "file", "line", "locator"]
 # characters) beats a cut one, a cased text beats a lower-cased copy, fewer noise marks (mid-word capitals,
 # U+FFFD, runs of punctuation, space before punctuation, ASCII punctuation in Chinese: an input method left
 # switched) beat more, and the longer text wins last (a copy that kept a sentence another lost).
-_PREFERENCE = {"q_complete": True, "q_cased": True, "q_noise": False, "chars": True}
+PREFERENCE = {"q_complete": True, "q_cased": True, "q_noise": False, "chars": True}
 _PREFERENCE_WHY = {"q_complete": "a complete ending", "q_cased": "not lower-cased", "q_noise": "less noise",
                    "chars": "longer"}
 _COMPLETE_END = r"[.!?。！？…\"'”’)\]}>*`~）」』》】]\s*$"
@@ -80,7 +80,7 @@ _NOISE = r"\p{Ll}\p{Lu}\p{Ll}|\x{FFFD}|[!?.,]{4,}|\s[,.;:!?](?:\s|$)|\p{Han}[,;:
 
 
 def preference_keys(kept: pl.DataFrame) -> pl.DataFrame:
-    """_PREFERENCE's columns, and _text: the conversation's contents one per line (what MinHash reads)."""
+    """PREFERENCE's columns, and _text: the conversation's contents one per line (what MinHash reads)."""
     text = pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("\n")
     last = pl.col("messages").list.last().struct.field("content")
     return kept.select(
@@ -121,8 +121,8 @@ def _stack_in_order(parts: list[Part], order: np.ndarray, total: int) -> np.ndar
 
 
 def kept_because(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
-    """Per row of `frame` (raw_id, kept_pair_id), the first _PREFERENCE key on which the kept copy won."""
-    cols = list(_PREFERENCE)
+    """Per row of `frame` (raw_id, kept_pair_id), the first PREFERENCE key on which the kept copy won."""
+    cols = list(PREFERENCE)
     # pair_id hashes the content, so byte-identical copies share it (and their preference keys).
     kept = keys.select(pl.col("pair_id").alias("kept_pair_id"), *(pl.col(c).alias(c + "_k") for c in cols))
     both = frame.select("raw_id", "kept_pair_id").join(
@@ -130,7 +130,7 @@ def kept_because(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
         kept.unique("kept_pair_id"), on="kept_pair_id", how="left", maintain_order="left")
     why = pl.lit("earlier in source order")
     for c in reversed(cols):
-        better = pl.col(c + "_k") > pl.col(c) if _PREFERENCE[c] else pl.col(c + "_k") < pl.col(c)
+        better = pl.col(c + "_k") > pl.col(c) if PREFERENCE[c] else pl.col(c + "_k") < pl.col(c)
         why = pl.when(better).then(pl.lit(_PREFERENCE_WHY[c])).otherwise(why)
     return both.select(why.alias("why")).to_series()
 
@@ -204,7 +204,7 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
     redundant copy: it goes, pointing at the longest such conversation. Among the rest, MinHash LSH on the
     whole conversation text proposes candidates and dup_verify checks each on the texts, message by message
     (so branches that share turns but end in different answers stay apart), clustering star-wise around the
-    best copy. The best copy comes first by _PREFERENCE (complete ending, not lower-cased, less noise, longer),
+    best copy. The best copy comes first by PREFERENCE (complete ending, not lower-cased, less noise, longer),
     then source order; each reject's detail names the key it lost on. The check runs in `shards` groups of
     whole candidate components through `map_shards` (see `verify_candidates`); the result does not depend on
     how many.
@@ -217,7 +217,7 @@ def near_duplicates(keys: pl.DataFrame, parts: list[Part], near: NearDupRules, v
                .unique("pair_id", keep="first", maintain_order=True)  # in a fixed order, run after run
                .select("pair_id", "raw_id", "source", "n_msgs", "_longer_msgs", kept_pair_id="_longer"))
     ordered = keys.join(shorter.select("pair_id"), on="pair_id", how="anti").sort(
-        [*_PREFERENCE, *SOURCE_ORDER], descending=[*_PREFERENCE.values(), False, False, False, False],
+        [*PREFERENCE, *SOURCE_ORDER], descending=[*PREFERENCE.values(), False, False, False, False],
         nulls_last=True)
     order = ordered["_i"].to_numpy()
     sig = _stack_in_order(parts, order, sum(p.keys.height for p in parts))
