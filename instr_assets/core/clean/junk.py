@@ -12,6 +12,8 @@ from collections import Counter
 from functools import lru_cache
 
 from . import pii
+from .clause_end import (DANGLING_EN, PRONOUNS, PRONOUNS_ZH, SENTENCE_OPENERS, SIGN_OFF, is_two_letter_stub,
+                         lacks_main_clause, open_ending, zh_dangling)
 from .quality_rules import DEFAULT_RULES, QualityRules
 from .textshape import LIST_ITEM, is_code_line, is_table_row, prose, strip_code
 
@@ -118,42 +120,6 @@ def _in_format_string(text: str, pos: int) -> bool:
 
 # ---------------------------------------------------------------- truncation
 
-# English words after which a sentence goes on: articles, possessives, conjunctions, prepositions, auxiliaries.
-# Each maps to the words before it that make a finished phrase instead ("I'd love to", "log in", "what it is").
-_PRONOUNS = "i you we they he she it who what where how there here that this".split()
-_DANGLING_EN = {
-    **dict.fromkeys("the a an of and or nor because although whereas than my your our their its into onto "
-                    "including very".split(), frozenset()),
-    "to": frozenset("want wants need needs have has had like likes love loves able going used supposed happy glad "
-                    "trying tried ought how".split()),
-    "as": frozenset("such so well".split()),
-    "if": frozenset("as what even".split()),
-    "but": frozenset("all anything nothing none last".split()),
-    "in": frozenset("log logged sign signed check checked plug plugged come came fill filled give gave drop tune "
-                    "join joined move moved built so".split()),
-    "on": frozenset("turn turned switch switched carry go goes going hold move moved log so come depend rely "
-                    "and".split()),
-    "with": frozenset("deal dealt come comes agree agreed along play work familiar start done up".split()),
-    "for": frozenset("looking waiting asking paying searching used known stands responsible grateful thankful "
-                     "hoping ready what".split()),
-    "by": frozenset("stand passed go come drop stop".split()),
-    "from": frozenset("come comes came where away far apart aside".split()),
-    "at": frozenset("look looking good aim where laugh stare arrive".split()),
-    "is": frozenset(_PRONOUNS), "are": frozenset(_PRONOUNS), "was": frozenset(_PRONOUNS),
-    "will": frozenset(_PRONOUNS), "can": frozenset(_PRONOUNS),
-}
-# Chinese clause-internal endings, as (ending, what may come before it and make a whole word).
-_DANGLING_ZH = {
-    "和": "总温柔平缓饱求调暖随附讲共祥谦人中融违亲应唱搀掺", "或": "", "而": "", "但": "", "于": "", "很": "",
-    "最": "", "是": "也都正不即皆凡总", "的": "",
-    # Prepositions, modals and adverbs that need what follows them ("并为您", "它也可", "被", "将"), less
-    # the words they end ("谢谢您", "许可", "大将", "方向", "参与", "普及", "服从").
-    "您": "谢祝福助感恭敬问拜", "更": "变三五打", "可": "许认不即皆均亦尚无宁", "把": "", "被": "棉", "将": "大名主武上中少麻干猛骁",
-    "向": "方走倾志动意导取内外性风航去", "与": "参给授赋", "让": "转出礼谦忍退避相", "使": "大天特信公密专行驱指主",
-    "给": "供补自配", "及": "不普波危埃企提顾涉论来", "并": "合吞兼", "从": "服听顺随侍适盲无",
-}
-_DANGLING_ZH_WORDS = ("以及", "或者", "但是", "因为", "所以", "如果", "虽然", "而且", "并且", "然后", "例如", "比如",
-                      "包括", "以便", "为了", "由于", "关于", "通过", "根据", "即使", "尽管", "除了", "并在", "以及其")
 # Full-width and ASCII brackets get mixed in Chinese text ("（Basilisk)"), so they count as one kind.
 _BRACKETS = (("(（", ")）"), ("[【", "]】"), ("「", "」"), ("《", "》"), ("『", "』"))
 _TRAILING_CUT = ",，、:：–—(（[【“「《"
@@ -167,26 +133,9 @@ _HAN_ENDING = re.compile(r"[\u4e00-\u9fff]\d*$")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _CLAUSE_END = re.compile(r"[，。！？；：,.!?;:\s]")
 _LAST_WORD = re.compile(r"([A-Za-z]+)[\W\d_]*$")
-
-
-def _zh_dangling(clause: str, sentences_before: bool) -> str | None:
-    # A number cut short after a preposition: "并在202" (a year, "在2020年", lost its end).
-    number_cut = clause.rstrip("0123456789")
-    if number_cut != clause and number_cut[-1:] in ("在", "到", "至", "从"):
-        return number_cut[-1] + clause[len(number_cut):]
-    if clause.endswith(_DANGLING_ZH_WORDS):
-        return next(word for word in _DANGLING_ZH_WORDS if clause.endswith(word))
-    if len(clause) < 4:  # "红色的", "是": short answers
-        return None
-    last, before = clause[-1], clause[-2]
-    if last not in _DANGLING_ZH or before in _DANGLING_ZH[last]:
-        return None
-    # "这是很重要的": 是…的 frames a whole sentence; "含冤而身亡的", a noun phrase, is a whole answer.
-    if last == "的" and (re.search(r"是|得|会|要|能|可以|应该", clause) or not sentences_before):
-        return None
-    return last
-
-
+# A sentence this long (characters) or longer is judged on its last word's part of speech (see clause_end).
+_OPEN_ENDING_MIN_CHARS_ZH = 4
+_SENTENCE_END_ZH = re.compile(r"[。！？；\n]")
 _MAY_OPEN = re.compile(r'[(（\[【「《『"“]')
 _BRACKET_CHAR = re.compile(r'[()（）\[\]【】「」《》『』"“”]')
 
@@ -211,7 +160,8 @@ def _unclosed(line: str) -> str | None:
 
 def _is_sign_off(text: str, last_line: str) -> bool:
     """"Best regards," or "Looking forward to seeing you," closing a letter on a paragraph of its own."""
-    return len(last_line.split()) <= 6 and text.endswith("\n\n" + last_line)
+    return (len(last_line.split()) <= 6 and text.endswith("\n\n" + last_line)
+            and SIGN_OFF.match(last_line) is not None)
 
 
 _SPAN_MAX_CHARS = 300
@@ -252,7 +202,8 @@ def _is_word_fragment(word: str) -> bool:
     words, zipf = _english_vocabulary()
     own = _zipf(word)
     longest = one_longer = 0.0
-    for longer in words[bisect_left(words, word):]:
+    for i in range(bisect_left(words, word), len(words)):  # indexes: a slice would copy the 50k-word list
+        longer = words[i]
         if not longer.startswith(word):
             break
         if len(longer) >= len(word) + 2:
@@ -290,12 +241,16 @@ def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = 
         # Code ends as it likes, except inside a statement.
         detail = _code_cut(text, last_line)
         return ("truncated", f"{detail}: {text[-40:]!r}") if detail else None
+    # An answer quoted from the prompt (an extractive span) ends where its source does; checked first, as
+    # reading comprehension sets are full of short spans.
+    if _quoted_whole(text, prompt):
+        return None
     detail = (_cut_off(text, last_line, rules) or _cut_in_copied_word(text, prompt)
-              or _headless_last_item(text, last_line) or _unfinished_last_sentence(text, last_line, rules))
-    # Tables and rules end as they like; a letter may close on "Best regards,"; an answer quoted from the
-    # prompt (an extractive span) ends where its source does.
+              or _headless_last_item(text, last_line) or _unfinished_last_sentence(text, last_line, rules)
+              or _subordinate_clause_only(last_line))
+    # Tables and rules end as they like; a letter may close on "Best regards,".
     if (not detail or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
-            or (last_line[-1] == "," and _is_sign_off(text, last_line)) or _quoted_whole(text, prompt)):
+            or (last_line[-1] == "," and _is_sign_off(text, last_line))):
         return None
     return "truncated", f"{detail}: {text[-40:]!r}"
 
@@ -330,17 +285,21 @@ _LAST_LATIN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,}$")
 
 def _cut_in_copied_word(text: str, prompt: str) -> str | None:
     """A response that copies text from the prompt and ends inside one of its words: "… You will even" where
-    the prompt says "You will eventually", "the main goal" of "the main goals", a rare stub ("vegeta") of a
-    word the prompt writes whole ("vegetation") and never on its own."""
-    if not prompt or not _LATIN_LETTER.fullmatch(text[-1]):
+    the prompt says "You will eventually", "the main goal" of "the main goals"; or that ends on a rare stub
+    ("vegeta", "regulariza") of a word the prompt or the response itself writes whole ("vegetation") and never
+    on its own."""
+    if not _LATIN_LETTER.fullmatch(text[-1]):
         return None
     tail = _TAIL_WORDS.search(text[-200:])
-    if tail and _only_inside_words(tail.group(), prompt):
+    if prompt and tail and _only_inside_words((tail.group(),), prompt):
         return f"ends inside a word it copies from the prompt ({tail.group()!r}…)"
     word = _LAST_LATIN_WORD.search(text)
-    if (word and _only_inside_words(word.group(), prompt, word_start=True)
+    # As written, or with its first letter's case changed by a sentence start ("Regularization", "regulariza").
+    stubs = (word.group(), word.group()[0].swapcase() + word.group()[1:]) if word else ()
+    written_before = f"{prompt}\n{text[:word.start()]}" if word else ""
+    if (word and _only_inside_words(stubs, written_before, word_start=True)
             and _zipf(word.group().lower()) < _RARE_ZIPF):
-        return f"ends on {word.group()!r}, the start of a word of the prompt"
+        return f"ends on {word.group()!r}, the start of a word written whole before"
     return None
 
 
@@ -362,17 +321,25 @@ def _headless_last_item(text: str, last_line: str) -> str | None:
     return None
 
 
-def _only_inside_words(part: str, prompt: str, word_start: bool = False) -> bool:
-    """Whether `part` occurs in `prompt` and is followed by a Latin letter wherever it does (at the start of a
-    word, with `word_start`)."""
-    at = [m.end() for m in re.finditer(("(?<![A-Za-z])" if word_start else "") + re.escape(part), prompt)]
-    return bool(at) and all(_LATIN_LETTER.match(prompt, i) for i in at)
+def _only_inside_words(parts: tuple[str, ...], prompt: str, word_start: bool = False) -> bool:
+    """Whether any of `parts` occurs in `prompt` and each is followed by a Latin letter wherever it does (at the
+    start of a word, with `word_start`)."""
+    found = False
+    for part in parts:
+        i = prompt.find(part)
+        while i >= 0:
+            if not (word_start and i and _LATIN_LETTER.match(prompt, i - 1)):
+                if not _LATIN_LETTER.match(prompt, i + len(part)):
+                    return False
+                found = True
+            i = prompt.find(part, i + 1)
+    return found
 
 
 def _quoted_whole(text: str, prompt: str) -> bool:
     """An answer copied from the prompt (an extractive span) that ends where a word of it does; a long one
     only where a clause of the prompt ends."""
-    if text not in prompt or (_LATIN_LETTER.fullmatch(text[-1]) and _only_inside_words(text, prompt)):
+    if text not in prompt or (_LATIN_LETTER.fullmatch(text[-1]) and _only_inside_words((text,), prompt)):
         return False
     return len(text) < _SPAN_MAX_CHARS or re.search(re.escape(text) + r"[。！？，；：.!?,;:]", prompt) is not None
 
@@ -384,35 +351,81 @@ _SENTENCE_BREAK_ZH = re.compile(r"[。！？]")
 # In English only long answers are judged (short ones, and chatty closing lines, often lack the stop); in
 # Chinese a last sentence of this many characters, or of more than one clause.
 _RUN_ON_MIN_CHARS_ZH, _RUN_ON_MIN_WORDS = 12, 4
+# Closing wishes, often left without a stop: "祝你好运", "希望对你有帮助".
+_CLOSING_WISH_ZH = re.compile(r"祝|希望|谢谢|感谢|加油")
 _ATTRIBUTION = re.compile(r"[\"”'’]\s*[-–—]{1,2}\s*[^\s\"”][^\"”]{0,60}$")
 
 
 def _unfinished_last_sentence(text: str, last_line: str, rules: QualityRules) -> str | None:
-    """A paragraph whose earlier sentences end on a full stop but whose last one ends on a word, in a long
-    English answer or after a long Chinese clause: finished prose keeps its punctuation to the end. A line of
-    one sentence (a title, a short answer), list items, headings, a closing hashtag and a quotation's
-    attribution ("… —C.S. Lewis") are not judged."""
-    if (LIST_ITEM.match(last_line) or not last_line[-1].isalnum() or re.search(r"#\w+$", last_line)
-            or _ATTRIBUTION.search(last_line)):
+    """A last sentence that ends on a word where the answer's other sentences end on a full stop: earlier in
+    its line (a paragraph or a list item), or, for a line of one sentence, in every one of the paragraphs (or
+    items of its list) before it, at least `rules.truncation_consistent_lines` of them. Finished prose keeps
+    its punctuation to the end. A one-sentence answer, a line after fewer or unpunctuated lines, a short last
+    sentence (a closing "Good luck"), a closing hashtag and a quotation's attribution ("… —C.S. Lewis") are not
+    judged."""
+    if not last_line[-1].isalnum() or re.search(r"#\w+$", last_line) or _ATTRIBUTION.search(last_line):
         return None
-    if _HAN.match(last_line[-1]):
-        sentences = _SENTENCE_BREAK_ZH.split(last_line)
-        last = sentences[-1]
-        unfinished = len(sentences) >= 2 and (len(last) >= _RUN_ON_MIN_CHARS_ZH or bool(re.search("[，,]", last)))
+    item = LIST_ITEM.match(last_line)
+    body = last_line[item.end():] if item else last_line
+    # Chinese text may end on a number or a Latin word ("公元前3", "编号为INV123").
+    zh = bool(_HAN.search(body[-20:]))
+    sentences = (_SENTENCE_BREAK_ZH if zh else _SENTENCE_BREAK_EN).split(body)
+    last = sentences[-1].strip()
+    if zh:
+        long_enough = ((len(last) >= _RUN_ON_MIN_CHARS_ZH or bool(re.search("[，,]", last)))
+                       and not _CLOSING_WISH_ZH.match(last))
     else:
-        sentences = _SENTENCE_BREAK_EN.split(last_line)
-        unfinished = (len(text) >= rules.truncation_min_chars and len(sentences) >= 2
-                      and len(sentences[-1].split()) >= _RUN_ON_MIN_WORDS)
-    return "a sentence stops without the full stop the ones before it have" if unfinished else None
+        long_enough = len(text) >= rules.truncation_min_chars and len(last.split()) >= _RUN_ON_MIN_WORDS
+    # A line of its own counts only when it reads as a sentence: not a log line ("[12:00] INFO …") or a record
+    # of fields ("Brand: Samsung, Capacity: 2TB").
+    if long_enough and (len(sentences) >= 2 or (
+            rules.truncation_consistent_lines and _PROSE_START.match(body) and (item or not _FIELD.match(body))
+            and _earlier_lines_punctuated(text[:-len(last_line)], bool(item), rules.truncation_consistent_lines))):
+        return "a sentence stops without the full stop the ones before it have"
+    return None
+
+
+_PROSE_START = re.compile(r"\s*[\"“‘'(（]?[A-Za-z\u4e00-\u9fff]")
+_FIELD = re.compile(r"\s*[^:：\s][^:：]{0,30}[:：]\s*\S")
+_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)）」』]*$")
+
+
+def _earlier_lines_punctuated(before: str, item: bool, at_least: int) -> bool:
+    """Whether the lines before the last, at least `at_least` of them, all end on a full stop: the list items
+    for a last list item, else the prose lines (a line ending on a full stop is prose whatever symbols it
+    holds: "面积 = 5 x 3 = 15 平方单位。")."""
+    lines = [ln.strip() for ln in before.split("\n") if ln.strip()]
+    if item:
+        same = [ln for ln in lines if LIST_ITEM.match(ln)]
+    else:
+        same = [ln for ln in lines if not (LIST_ITEM.match(ln) or is_table_row(ln))
+                and (_ENDS_SENTENCE.search(ln) or not is_code_line(ln))]
+    return len(same) >= at_least and all(_ENDS_SENTENCE.search(ln) for ln in same)
+
+
+def _subordinate_clause_only(last_line: str) -> str | None:
+    item = LIST_ITEM.match(last_line)
+    body = last_line[item.end():] if item else last_line
+    breaks = _SENTENCE_BREAK_ZH if _HAN.match(body[-1:]) else _SENTENCE_BREAK_EN
+    opener = lacks_main_clause(breaks.split(body)[-1])
+    return f"a clause opened by {opener!r} without its main clause" if opener else None
 
 
 # A bullet with nothing after it ("-" and "*" alone are rules, numbers end on a full stop).
 _EMPTY_ITEM = re.compile(r"\s*[+•·▪●○◦]\s*")
+_NUMBER_ALONE, _NUMBERED_ITEM = re.compile(r"\s*(\d{1,3})[.)、]?\s*"), re.compile(r"\s*(\d{1,3})[.)、]\s*\S")
+
+
+def _next_item_number(text: str, last_line: str) -> bool:
+    """A last line of only the number that follows the item before it ("4. 五行打油诗" then "5")."""
+    alone = _NUMBER_ALONE.fullmatch(last_line)
+    item = alone and _NUMBERED_ITEM.match(text[:-len(last_line)].rstrip().rpartition("\n")[2])
+    return bool(item) and int(alone.group(1)) == int(item.group(1)) + 1
 
 
 def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
     """What shows that `text` (stripped, not ending on a full stop) was cut off, or None."""
-    if "\n" in text and _EMPTY_ITEM.fullmatch(last_line):
+    if "\n" in text and (_EMPTY_ITEM.fullmatch(last_line) or _next_item_number(text, last_line)):
         return "ends on an empty list item"
     if last_line[-1] in _TRAILING_CUT:
         return f"ends on {last_line[-1]!r}"
@@ -426,7 +439,12 @@ def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
         return None
     if _HAN_ENDING.search(text[-12:]):
         clause = _CLAUSE_END.split(text[-200:])[-1]
-        word = _zh_dangling(clause, any(c in text for c in "。！？"))
+        word = zh_dangling(clause, any(c in text for c in "。！？"))
+        sentence = _SENTENCE_END_ZH.split(text[-200:])[-1]
+        if not word and len(sentence) >= _OPEN_ENDING_MIN_CHARS_ZH:
+            word = open_ending(clause)
+        if not word and sentence.strip() in PRONOUNS_ZH and len(sentence) < len(text):
+            return f"ends on a sentence of one word, {sentence.strip()!r}"
         return f"ends mid-clause on {word!r}" if word else None
     m = _LAST_WORD.search(last_line[-40:])
     if not m or m.end(1) != len(last_line[-40:]):
@@ -435,18 +453,22 @@ def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
     words = last_line.split()
     before = re.sub(r"[\W\d_]+", "", words[-2].lower()) if len(words) > 1 else ""
     # "Vitamin A" and "Portland, OR" end on a letter or an abbreviation, not an article or a conjunction.
-    finished_by = _DANGLING_EN.get(word.lower())
+    finished_by = DANGLING_EN.get(word.lower())
     dangling = (finished_by is not None and word != "A" and not (word.isupper() and len(word) > 1)
                 and before not in finished_by)
     if dangling and len(words) >= 2:
         return f"ends on the dangling word {word!r}"
     # "… the social contract. This can": a sentence of a pronoun and an auxiliary after a finished one.
-    if (finished_by is not None and before in finished_by and before in _PRONOUNS and len(words) >= 3
+    if (finished_by is not None and before in finished_by and before in PRONOUNS and len(words) >= 3
             and words[-2][:1].isupper() and words[-3][-1:] in ".!?"):
         return f"ends on the dangling words {' '.join(words[-2:])!r}"
+    # "… the second law. This": a sentence that is only the pronoun or question word it opens with.
+    if len(words) >= 2 and words[-2][-1:] in ".!?" and word.lower() in SENTENCE_OPENERS:
+        return f"ends on a sentence of one word, {word!r}"
     # A capital is a name's mid-sentence ("… by Cirq"), a fragment's only where a sentence starts ("… Gradua").
     starts_sentence = len(words) == 1 or before == "" or words[-2][-1:] in ".!?:"
-    if len(words) >= 2 and (word.islower() or starts_sentence) and _is_word_fragment(word):
+    if len(words) >= 2 and (word.islower() or starts_sentence) and (
+            _is_word_fragment(word) or is_two_letter_stub(word, words[-2])):
         return f"ends mid-word on {word!r}"
     return None
 

@@ -39,6 +39,10 @@ class QualityRules:
     # A trailing ellipsis only counts as a cut-off in responses longer than this (short ones are often
     # deliberate: "To be continued...").
     truncation_min_chars: int = 200
+    # A last paragraph (or list item) of one sentence without a full stop counts as cut off when every earlier
+    # paragraph (or item of its list), at least this many of them, ends on one; 0 never judges a line that
+    # way (a sentence that lacks only its stop is then always kept).
+    truncation_consistent_lines: int = 2
     # A response that is one text written twice ("A. A.", two equal paragraphs) with at least this many
     # letters or digits in each copy.
     doubled_min_chars: int = 5
