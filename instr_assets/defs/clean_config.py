@@ -39,6 +39,9 @@ class CleanConfig(dg.Config):
                                              description="the same for Chinese, in characters")
     doubled_min_chars: int = Field(default=_Q.doubled_min_chars, ge=1,
                                    description="letters or digits in each copy of a response written twice")
+    truncation_consistent_lines: int = Field(default=_Q.truncation_consistent_lines, ge=0, description="a last "
+                                             "paragraph without a full stop is cut off when at least this many earlier "
+                                             "ones all end on one; 0: a missing final stop alone never counts")
     disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
     blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
     # PII
@@ -114,6 +117,7 @@ class CleanConfig(dg.Config):
             max_words=self.max_words, max_repetition=self.max_repetition, max_special_ratio=self.max_special_ratio,
             refusal_policy=self.refusal_policy, refusal_min_answer_words=self.refusal_min_answer_words,
             refusal_min_answer_chars_zh=self.refusal_min_answer_chars_zh, doubled_min_chars=self.doubled_min_chars,
+            truncation_consistent_lines=self.truncation_consistent_lines,
             disabled=frozenset(self.disabled_filters))
         rules = cleaning.CleanRules(
             max_prompt_chars=self.max_prompt_chars, quality=q, pii_action=self.pii_action,
