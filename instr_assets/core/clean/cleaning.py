@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -385,13 +385,13 @@ def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map
     return clusters, dups, near
 
 
-def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path) -> None:
+def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path, row_group_rows: int) -> None:
     """The part files' rows that stay (those in `clusters`), with their cluster_id, into one Parquet file, in
     part order. polars' streaming engine reads, joins, encodes and compresses a few row groups at a time on
     every core (pyarrow's writer encodes on one), so memory holds a few row groups, not the table."""
     kept = pl.concat([pl.scan_parquet(p.path) for p in parts]).join(
         clusters.lazy(), on="raw_id", how="inner", maintain_order="left")
-    kept.sink_parquet(out, compression="lz4", row_group_size=rules_row_group)
+    kept.sink_parquet(out, compression="lz4", row_group_size=row_group_rows)
 
 
 def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRules = CleanRules(),
@@ -428,7 +428,7 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
                     seconds[name] += value
             clusters, dups, near = _dedup(parts, rules, seconds, map_jobs, workers)
         t = time.perf_counter()
-        _write_kept(parts, clusters, out)
+        _write_kept(parts, clusters, out, rules.chunk_rows)
         seconds["write"] = time.perf_counter() - t
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)

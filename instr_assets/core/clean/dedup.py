@@ -98,7 +98,8 @@ def near_dup_features(kept: pl.DataFrame, text: pl.Series, rules: NearDupRules) 
     split = kept.select(*(pl.col("messages").list.eval(pl.element().filter(side).struct.field("content"))
                           .list.join("\n").alias(name)
                           for name, side in (("p", role != "assistant"), ("r", role == "assistant"))))
-    return minhash_signatures(text.to_list(), rules), shared_part_keys(split["p"], split["r"])
+    # One thread: this runs in the worker processes, which keep every core busy already.
+    return minhash_signatures(text.to_list(), rules, threads=1), shared_part_keys(split["p"], split["r"])
 
 
 def _stack_in_order(parts: list[Part], order: np.ndarray, total: int) -> np.ndarray:

@@ -292,10 +292,11 @@ def _chunks(lengths: np.ndarray, is_ascii: np.ndarray) -> list[tuple[np.ndarray,
     return out
 
 
-def minhash_signatures(texts: Sequence[str], rules: NearDupRules) -> np.ndarray:
+def minhash_signatures(texts: Sequence[str], rules: NearDupRules, threads: int = 2) -> np.ndarray:
     """(len(texts), num_perm) uint32 one-permutation MinHash signatures (see the module docstring); the
     fraction of equal entries of two rows estimates the Jaccard similarity of the two texts. Empty texts get
-    rows of _EMPTY_BIN, which match nothing."""
+    rows of _EMPTY_BIN, which match nothing. `threads`: 1 where every core is busy anyway (in the cleaning
+    stage's worker processes a second thread only adds contention, about a fifth more CPU)."""
     validate(rules)
     hashing = _Hashing.of(rules)
     prepared = [(t or "").strip() for t in texts]
@@ -311,7 +312,7 @@ def minhash_signatures(texts: Sequence[str], rules: NearDupRules) -> np.ndarray:
         return idx, _chunk_signatures([prepared[i] for i in idx.tolist()], lengths[idx], flag, hashing)
 
     # A second thread runs one chunk's array work while the other holds the GIL (join, encode).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         for idx, s in pool.map(work, _chunks(lengths, is_ascii)):
             sig[idx] = s
     return sig

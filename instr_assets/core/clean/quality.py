@@ -204,31 +204,35 @@ _ALNUM = r"a-z0-9\u4e00-\u9fff"
 
 
 def _may_repeat(responses: pl.Series, langs: pl.Series, rules: QualityRules) -> pl.Series:
-    """Whether `_repetition` may flag each response, from a lower bound on its distinct n-grams: of T n-grams,
-    at most (T - distinct) / T repeat. Every distinct word but the last n - 1 starts a distinct word n-gram;
-    every distinct character pair but the last n - 2 starts a distinct character n-gram (Han text reuses
-    single characters too much for them to bound anything). Text beyond `PLAIN_TEXT` is left to Python."""
+    """Whether `_repetition` may flag each response, from lower bounds on its distinct n-grams: of T n-grams,
+    at most (T - distinct) / T repeat. Every distinct unit (word, character, character pair) but the last
+    n - 1 (n - 2 for pairs) starts a distinct n-gram, as no earlier n-gram starts with that unit. Han text
+    reuses single characters, so their bound rules out short answers only; the rest take the pairs' bound,
+    which costs four times as much. Text beyond `PLAIN_TEXT` is left to Python."""
     plain = responses.str.contains(PLAIN_TEXT)
     zh = (langs == "zh").fill_null(False)
     may = ~plain
     n_words, n_chars = rules.word_ngram, rules.char_ngram
     u = pl.col("u")
-    # (rows, their units, number of n-grams, at least how many distinct), units computed once per row.
+    # Counts are Int64 before any subtraction: an unsigned n_unique() - 2 of a one-word loop would wrap around.
+    # (rows, their units, number of n-grams, lower bounds of the distinct n-grams, cheapest first).
     paths = [(plain & ~zh, pl.col("r").str.to_lowercase().str.extract_all(f"[{_ALNUM}]+"),
-              u.list.len().cast(pl.Int64) - n_words + 1, u.list.n_unique() - (n_words - 1))]
-    if n_chars >= 2:  # letters and digits keep their case here
+              u.list.len().cast(pl.Int64) - n_words + 1, [u.list.n_unique().cast(pl.Int64) - (n_words - 1)])]
+    if n_chars >= 1:  # letters and digits keep their case here
+        pairs = pl.concat_list(u.str.extract_all(".."), u.str.slice(1).str.extract_all("..")).list.n_unique()
         paths.append((plain & zh, pl.col("r").str.replace_all(f"[^A-Z{_ALNUM}]", ""),
                       u.str.len_chars().cast(pl.Int64) - n_chars + 1,
-                      pl.concat_list(u.str.extract_all(".."), u.str.slice(1).str.extract_all("..")).list.n_unique()
-                      - (n_chars - 2)))
-    for rows, units, total, distinct in paths:
+                      [u.str.split("").list.n_unique().cast(pl.Int64) - (n_chars - 1)]
+                      + ([pairs.cast(pl.Int64) - (n_chars - 2)] if n_chars >= 2 else [])))
+    for rows, units, total, bounds in paths:
         at = rows.arg_true()
         if at.len():
-            counts = pl.DataFrame({"r": responses.gather(at)}).select(u=units).select(
-                total=total, distinct=distinct.cast(pl.Int64))
-            most_repeat = (pl.col("total") - pl.col("distinct")) / pl.col("total")
-            may = may.scatter(at, counts.select(
-                (pl.col("total") >= rules.min_ngrams) & (most_repeat > rules.max_repetition)).to_series())
+            left = pl.DataFrame({"r": responses.gather(at)}).select(pl.int_range(pl.len()).alias("_at"), u=units)
+            left = left.with_columns(total=total)
+            for distinct in bounds:  # each bound only on the rows the ones before left (few: a filter copies)
+                left = left.filter(pl.col("total") >= rules.min_ngrams,
+                                   (pl.col("total") - distinct) / pl.col("total") > rules.max_repetition)
+            may = may.scatter(at.gather(left["_at"]), True)
     return may
 
 
