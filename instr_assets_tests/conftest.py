@@ -5,6 +5,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# stratified_splits scores difficulty with the tiny model in tests (SmolLM2 takes minutes on a CPU); set before
+# the definitions are imported, since the variable is the config field's default.
+os.environ.setdefault("INSTR_ASSETS_DIFFICULTY_MODEL", "tiny")
+# augmented_pairs' model operators, generation and judge run on the deterministic fake model in tests (the bundled
+# GGUF takes minutes a run on a CPU); tests of the real model name it in their config.
+os.environ.setdefault("INSTR_ASSETS_AUGMENT_MODEL", "fake")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -81,6 +81,11 @@ def test_chinese_synonyms_keep_names_numbers_and_quotes():
 
 
 # --------------------------------------------------------------------------------------------- syntax rules
+def _syntax_outputs(text: str, lang: str, n: int = 40) -> set[tuple[str | None, str]]:
+    return {transform_syntax(text, lang, random.Random(seed)) for seed in range(n)}
+
+
+@needs_lexicons
 @pytest.mark.parametrize("lang, text, expected", [
     ("en", "What is a black hole?", "Explain what a black hole is."),
     ("en", "Explain what a black hole is.", "What is a black hole?"),
@@ -93,18 +98,133 @@ def test_chinese_synonyms_keep_names_numbers_and_quotes():
     ("zh", "请说明光合作用是什么。", "光合作用是什么？"),
     ("zh", "请解释相对论。", "你能解释一下相对论吗？"),
 ])
-def test_syntax_rules(lang, text, expected):
+def test_syntax_rules_without_rng_take_the_first_rewrite(lang, text, expected):
     assert transform_syntax(text, lang)[0] == expected
 
 
+@needs_lexicons
+@pytest.mark.parametrize("lang, text, expected", [
+    ("en", "Describe the water cycle.", {
+        ("Can you describe the water cycle?", "imperative_to_question"),
+        ("Could you describe the water cycle?", "imperative_to_question"),
+        ("Would you describe the water cycle?", "imperative_to_question"),
+        ("Could you please describe the water cycle?", "imperative_to_question"),
+        ("Please describe the water cycle.", "request_frame"),
+        ("I'd like you to describe the water cycle.", "request_frame")}),
+    ("en", "Explain how to bake bread.", {
+        ("How do you bake bread?", "imperative_to_question"), ("How would you bake bread?", "imperative_to_question"),
+        ("How can I bake bread?", "imperative_to_question"),
+        ("Can you explain how to bake bread?", "imperative_to_question"),
+        ("Could you explain how to bake bread?", "imperative_to_question"),
+        ("Would you explain how to bake bread?", "imperative_to_question"),
+        ("Could you please explain how to bake bread?", "imperative_to_question"),
+        ("Please explain how to bake bread.", "request_frame"),
+        ("I'd like you to explain how to bake bread.", "request_frame")}),
+    ("en", "Could you write a poem about cats?", {
+        ("Write a poem about cats.", "question_to_imperative"), ("Please write a poem about cats.", "question_to_imperative"),
+        ("I'd like you to write a poem about cats.", "question_to_imperative"),
+        ("Can you write a poem about cats?", "question_frame"), ("Would you write a poem about cats?", "question_frame"),
+        ("Could you please write a poem about cats?", "question_frame")}),
+    # With material after the colon only the frames that end before it without a question mark are offered.
+    ("en", "Classify the sentiment: I loved it.", {
+        ("Please classify the sentiment: I loved it.", "request_frame"),
+        ("I'd like you to classify the sentiment: I loved it.", "request_frame")}),
+    ("en", "If it rains, bring an umbrella.", {("Bring an umbrella if it rains.", "clause_to_end")}),
+    ("en", "Bring an umbrella if it rains.", {
+        ("If it rains, bring an umbrella.", "clause_to_front"), ("Can you bring an umbrella if it rains?", "imperative_to_question"),
+        ("Could you bring an umbrella if it rains?", "imperative_to_question"),
+        ("Would you bring an umbrella if it rains?", "imperative_to_question"),
+        ("Could you please bring an umbrella if it rains?", "imperative_to_question"),
+        ("Please bring an umbrella if it rains.", "request_frame"),
+        ("I'd like you to bring an umbrella if it rains.", "request_frame")}),
+    # A leading phrase stays in front of the frame.
+    ("en", "Given two words, write a sentence.", {
+        ("Given two words, can you write a sentence?", "imperative_to_question"),
+        ("Given two words, could you write a sentence?", "imperative_to_question"),
+        ("Given two words, would you write a sentence?", "imperative_to_question"),
+        ("Given two words, could you please write a sentence?", "imperative_to_question"),
+        ("Given two words, please write a sentence.", "request_frame"),
+        ("Given two words, I'd like you to write a sentence.", "request_frame")}),
+    ("zh", "把这句话翻译成英文。", {
+        ("你能把这句话翻译成英文吗？", "imperative_to_question"), ("能否把这句话翻译成英文？", "imperative_to_question"),
+        ("可以请你把这句话翻译成英文吗？", "imperative_to_question"), ("请把这句话翻译成英文。", "request_frame"),
+        ("我想请你把这句话翻译成英文。", "request_frame"), ("麻烦你把这句话翻译成英文。", "request_frame")}),
+    ("zh", "光合作用是什么？", {("请说明光合作用是什么。", "question_to_imperative"),
+                          ("请告诉我光合作用是什么。", "question_to_imperative"),
+                          ("我想知道光合作用是什么。", "question_to_imperative")}),
+    ("zh", "写一首关于春天的诗。", {
+        ("你能写一首关于春天的诗吗？", "imperative_to_question"), ("能否写一首关于春天的诗？", "imperative_to_question"),
+        ("可以请你写一首关于春天的诗吗？", "imperative_to_question"), ("请写一首关于春天的诗。", "request_frame"),
+        ("我想请你写一首关于春天的诗。", "request_frame"), ("麻烦你写一首关于春天的诗。", "request_frame")}),
+    ("zh", "你能解释一下相对论吗？", {
+        ("能否解释一下相对论？", "question_frame"), ("可以请你解释一下相对论吗？", "question_frame"),
+        ("请解释相对论。", "question_to_imperative"), ("我想请你解释相对论。", "question_to_imperative"),
+        ("麻烦你解释相对论。", "question_to_imperative")}),
+    # No question frame after a comma-joined second clause.
+    ("zh", "阅读下面的文章，回答问题。", {("请阅读下面的文章，回答问题。", "request_frame"),
+                              ("我想请你阅读下面的文章，回答问题。", "request_frame"),
+                              ("麻烦你阅读下面的文章，回答问题。", "request_frame")}),
+    ("zh", "翻译下面的句子：我爱你", {("请翻译下面的句子：我爱你", "request_frame"),
+                             ("我想请你翻译下面的句子：我爱你", "request_frame"),
+                             ("麻烦你翻译下面的句子：我爱你", "request_frame")}),
+])
+def test_syntax_frames_vary_with_the_seed(lang, text, expected):
+    # Every frame is reachable and nothing else comes out: the rng only picks among the rewrites on offer.
+    assert _syntax_outputs(text, lang) == expected
+
+
+@needs_lexicons
+@pytest.mark.parametrize("text, expected", [
+    ("The committee approved the plan.", "The plan was approved by the committee."),
+    ("Explain why the committee rejected the plan.", "Explain why the plan was rejected by the committee."),
+    ("The author wrote these books.", "These books were written by the author."),  # irregular participle
+    ("The data showed a trend.", "A trend was shown by the data."),  # regular past, irregular participle
+    ("The boy carried the boxes.", "The boxes were carried by the boy."),
+    ("She painted the fence.", "The fence was painted by her."),
+    ("The dog bit him.", "He was bitten by the dog."),
+])
+def test_active_to_passive(text, expected):
+    assert (expected, "active_to_passive") in _syntax_outputs(text, "en")
+
+
+@needs_lexicons
 @pytest.mark.parametrize("lang, text, why", [
     ("en", "Is the earth flat?", "no rule for a question of this shape"),
     ("en", "Write a poem. Make it rhyme.", "more than one sentence"),
     ("zh", "地球是平的吗？", "yes/no question (吗): no rule"),
-    ("en", "Classify the sentiment: I loved it.", "a question cannot end before the material it asks about"),
+    ("zh", "今天天气很好。", "no rule for this request"),
+    ("zh", "为什么天是蓝的", "no rule for this request"),  # 为 opens a request (为…写…), but not in 为什么
+    ("en", "Summarize the text:", "the request ends in a colon: its material is missing"),
+    ("en", "Write a poem now!", "no rule for this request"),  # not "Can you write a poem now!?"
+    ("en", "If the text is long, what is its topic?\nCats sleep a lot.",
+     "a question cannot end before the material it asks about"),
+    ("fr", "Décrivez le cycle de l'eau.", "no rules for language 'fr'"),
+    # Active -> passive only where it is clearly safe; each refusal names what was unclear.
+    ("en", "The box contained the gift.", "'contain' is a verb of state: its passive reads wrongly"),
+    ("en", "The students read the book.", "'read' is not clearly a simple past tense"),  # present or past?
+    ("en", "The cat sat the mat.", "'sit' is not transitive in its most frequent sense"),
+    ("en", "The man saw the glasses.", "cannot tell whether 'the glasses' is singular or plural"),
+    ("en", "The man saw the blorfs.", "'blorfs' is not a known noun"),
+    ("en", "The man saw the house and the car.", "no rule for this request"),
+    # Capitalizing the moved main clause would alter the code token print_error.
+    ("en", "If the list is empty, print_error should be called.", "every rewrite would alter a protected span"),
 ])
 def test_syntax_marks_what_it_cannot_transform(lang, text, why):
-    assert transform_syntax(text, lang) == (None, why)
+    assert _syntax_outputs(text, lang, n=5) == {(None, why)}
+
+
+@needs_lexicons
+def test_syntax_is_deterministic_per_seed_and_keeps_protected_spans():
+    requests = ["Describe the water cycle.", "Explain what `os.walk` does.", "请解释《红楼梦》。",
+                'Could you translate "bonjour" into English?', "Write a haiku about 3 cats."]
+    for text in requests:
+        lang = "zh" if "请" in text else "en"
+        firsts = [transform_syntax(text, lang, random.Random(seed)) for seed in range(8)]
+        assert firsts == [transform_syntax(text, lang, random.Random(seed)) for seed in range(8)]
+        assert len(set(firsts)) > 1
+        for new, _ in firsts:
+            for span in ("`os.walk`", "《红楼梦》", '"bonjour"', "3"):
+                assert span not in text or span in new
 
 
 # -------------------------------------------------------------------------------------------------- noise
@@ -165,7 +285,7 @@ def test_provenance_columns_and_verifiable_tasks_untouched():
         assert k["parent_pair_id"] in set(cleaned["pair_id"])
         assert k["similarity"] is not None and 0.3 <= k["similarity"] < 0.999
         assert k["model_id"] == {"synonym": (lexicons.WORDNET_ID if k["lang"] == "en" else lexicons.CILIN_ID),
-                                 "syntax": "rules:syntax-v1", "noise": "rules:eda-noise-v1"}[k["operator"]]
+                                 "syntax": "rules:syntax-v2", "noise": "rules:eda-noise-v1"}[k["operator"]]
         parent = cleaned.filter(pl.col("pair_id") == k["parent_pair_id"]).row(0, named=True)
         assert k["response"] == parent["response"] and k["messages"][-1] == parent["messages"][-1]
         assert k["instruction"] != parent["instruction"] and k["norm_hash"] != parent["norm_hash"]
@@ -221,11 +341,12 @@ def test_chinese_synonyms_are_opt_in():
 
 @needs_lexicons
 def test_duplicate_and_language_gates():
-    # The child "Explain what a black hole is." already exists as a pair: a duplicate, not a second copy.
-    rows = ROWS[:1] + [("en", "Explain what a black hole is.", ROWS[0][2], None)]
+    # Each pair's only syntax rewrite (the clause moved) is the other pair: a duplicate, not a second copy.
+    rows = [("en", "If the list is empty, return none.", ROWS[0][2], None),
+            ("en", "Return none if the list is empty.", ROWS[0][2], None)]
     result = augment(_pairs(rows), AugmentRules(operators=("syntax",), apply_prob=1.0, max_augmented_share=0.9))
     dup = result.rejected.filter(pl.col("reason") == "duplicate")
-    assert dup.height == 2 and set(dup["instruction"]) == {"Explain what a black hole is.", "What is a black hole?"}
+    assert dup.height == 2 and set(dup["instruction"]) == {row[1] for row in rows}
     from instr_assets.core.augment.gates import cheap_issues
     child = _pairs([("en", "光合作用是什么？", ROWS[0][2], None)])
     assert cheap_issues(child, ["What is a black hole?"], set())[0][0] == "language_changed"

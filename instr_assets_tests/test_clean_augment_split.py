@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from instr_assets.core.ingest import source_config as sc
-from instr_assets.core.augment.augmentation import OPERATORS, AugmentRules, _run_operator, augment_pairs
+from instr_assets.core.augment.augmentation import RULE_OPERATORS, AugmentRules, _run_operator, augment_pairs
 from instr_assets.core.clean.quality import FILTERS, QualityRules
 from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
 from instr_assets.core.ingest.raw_sources import read_all_sources
@@ -291,7 +291,7 @@ def test_augment_children_link_to_parents(pipeline):
     cleaned, augmented = pipeline
     kids = children_of(augmented)
     assert kids.height > 0
-    assert set(kids["operator"]) <= set(OPERATORS) and set(kids["operator"]) == set(OPERATORS)
+    assert set(kids["operator"]) == set(RULE_OPERATORS)
     originals = augmented.filter(~pl.col("is_augmented"))
     assert set(originals["operator"]) == {"original"} and originals["parent_pair_id"].null_count() == originals.height
     parents = {r["pair_id"]: r for r in cleaned.iter_rows(named=True)}
@@ -334,13 +334,13 @@ def test_augment_unknown_operator():
     ("zh", "请描述一次难忘的经历。"),
 ])
 def test_every_operator_works_in_both_languages(lang, text):
-    for op in OPERATORS:
+    for op in RULE_OPERATORS:
         outs = {_run_operator(op, text, lang, random.Random(s), AugmentRules())[0] for s in range(20)}
         outs.discard(None)
         assert outs, (op, lang)
         assert text not in outs
     # Other languages are left alone, saying why.
-    for op in OPERATORS:
+    for op in RULE_OPERATORS:
         new, why = _run_operator(op, text, "fr", random.Random(0), AugmentRules())
         assert new is None and "'fr'" in why
 

