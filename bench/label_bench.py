@@ -116,6 +116,30 @@ def evaluate(pairs: pl.DataFrame, predicted: pl.DataFrame) -> dict:
     return out
 
 
+CONFIDENCE_BINS = (0.5, 0.7, 0.9)  # lower edges of the bins after the first
+
+
+def _confidence_bin(column: str) -> pl.Expr:
+    edges = (0.0, *CONFIDENCE_BINS, 1.0)
+    expr = pl.lit(f"{edges[-2]:.1f}-{edges[-1]:.1f}")
+    for low, high in reversed(list(zip(edges, edges[1:]))[:-1]):
+        expr = pl.when(pl.col(column) < high).then(pl.lit(f"{low:.1f}-{high:.1f}")).otherwise(expr)
+    return expr
+
+
+def calibration(pairs: pl.DataFrame, predicted: pl.DataFrame) -> list[dict]:
+    """Held-out pairs by label_confidence bin: how many, their mean confidence and the share whose domain and task
+    type are both right (calibrated: the two agree)."""
+    frame = pairs.select("heldout", *FIELDS).hstack(predicted.select(
+        "label_confidence", *[pl.col(f).alias(f"pred_{f}") for f in FIELDS])).filter(pl.col("heldout"))
+    frame = frame.with_columns(
+        _confidence_bin("label_confidence").alias("bin"),
+        ((pl.col("domain") == pl.col("pred_domain")) & (pl.col("task_type") == pl.col("pred_task_type"))).alias("right"))
+    rows = frame.group_by("bin").agg(pl.len().alias("n"), pl.col("label_confidence").mean().round(3).alias("confidence"),
+                                     pl.col("right").mean().round(3).alias("both_right")).sort("confidence")
+    return rows.to_dicts()
+
+
 def _confusion_md(table: dict[str, dict[str, int]]) -> list[str]:
     labels = sorted(set(table) | {p for row in table.values() for p in row})
     short = [label[:10] for label in labels]
@@ -132,7 +156,8 @@ def report_md(result: dict) -> str:
              "hand-labelled (bench/data/labelled_pairs.csv, taxonomy in docs/taxonomy.md). Targets (issue 12): "
              "task type >= 90%, domain >= 85% per language, on the held-out third.", "",
              f"Model: {result['embedding_model']}, nearest prototypes "
-             f"({result['n_prototypes']} written examples), rules {result['rules']}.", "",
+             f"({result['n_prototypes']} written examples) and the pair's shape for the task type, rules "
+             f"{result['rules']}.", "",
              "| part | lang | n | task (model) | task (rules) | domain (model) | domain (rules) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for part in ("heldout", "dev"):
@@ -141,13 +166,20 @@ def report_md(result: dict) -> str:
             lines.append(f"| {part} | {lang} | {m['n']} | {m['task_type']:.1%} | {r['task_type']:.1%} | "
                          f"{m['domain']:.1%} | {r['domain']:.1%} |")
     lines += ["", "Where the model labels came from (all pairs): " + ", ".join(
-        f"{k} {v}" for k, v in result["origins"].items()), ""]
+        f"{k} {v}" for k, v in result["origins"].items()), "",
+        "## Held-out calibration: label_confidence against pairs with both labels right", "",
+        "| confidence bin | pairs | mean confidence | both labels right |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['bin']} | {r['n']} | {r['confidence']:.2f} | {r['both_right']:.0%} |" for r in result["calibration"]]
+    lines.append("")
     for method in ("model", "keyword_rules"):
         for lang in ("en", "zh"):
             for field in FIELDS:
                 lines += [f"## Held-out confusion, {method}, {lang}, {field}", ""]
                 lines += _confusion_md(result[method]["heldout"]["confusion"][lang][field]) + [""]
-    lines += [f"Embedding time: {result['embed_seconds']} s for {result['texts_embedded']} texts not yet cached.", ""]
+    lines += [f"Labelling time: {result['embed_seconds']} s wall, {result['cpu_seconds']} s CPU for "
+              f"{result['n_pairs']} pairs ({result['pairs_per_second']} pairs/s wall, 1 thread, on a shared machine), "
+              f"{result['texts_embedded']} texts not yet cached (the prototypes and two texts per pair when the cache "
+              "is empty).", ""]
     return "\n".join(lines)
 
 
@@ -166,9 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = load_labelled(args.data)
     embedder = Embedder(threads=1, cache=OutputCache.in_folder(args.cache))
     rules = LabelRules()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     predicted = model_labels(pairs, embedder, rules)
     seconds = round(time.perf_counter() - start, 1)
+    cpu_seconds = round(time.process_time() - cpu_start, 1)  # what it costs on an idle core; wall time varies with load
     origins = Counter(f"{f}:{o}" for f in ("domain", "task") for o in predicted[f"{f}_origin"])
     result = {
         "n_pairs": pairs.height, "n_heldout": int(pairs["heldout"].sum()),
@@ -176,7 +209,10 @@ def main(argv: list[str] | None = None) -> dict:
         "n_prototypes": sum(len(p.texts) for p in load_prototypes(rules.prototypes_file).values()),
         "rules": {k: v for k, v in vars(rules).items() if k != "prototypes_file"},
         "model": evaluate(pairs, predicted), "keyword_rules": evaluate(pairs, rule_labels(pairs)),
-        "origins": dict(sorted(origins.items())), "embed_seconds": seconds, "texts_embedded": embedder.computed,
+        "calibration": calibration(pairs, predicted),
+        "origins": dict(sorted(origins.items())), "embed_seconds": seconds, "cpu_seconds": cpu_seconds,
+        "texts_embedded": embedder.computed,
+        "pairs_per_second": round(pairs.height / seconds, 1) if seconds else None,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "label_bench.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n",

@@ -1,10 +1,14 @@
 """Domain and task-type labels from multilingual embeddings: nearest prototypes instead of keywords.
 
 Each label has short example instructions in English and Chinese (instr_assets/data/label_prototypes.yaml). A pair
-is embedded twice (its instruction for the task, a longer text for the domain, see pair_texts) and scored against
-every label of the field: the mean cosine of its `top_k` closest prototypes. A softmax over those
-scores gives the label's probability; the top probability is the confidence, and below `min_confidence` the pair
-gets the fallback label instead (a guess between two close labels is worse for a stratum than an honest default).
+is embedded twice (its prompt, and the start of its response, see pair_texts) and scored against every label of
+the field: the mean cosine of its `top_k` closest prototypes. The task is scored from the prompt alone; the domain
+from the prompt and, with weight `response_weight`, the response (the topic is often clearer in the answer). The
+pair's shape then rules out task types it cannot be (pair_shape): a label set, a rewrite or a mechanical edit needs
+a given text, extractive QA a passage, a calculation a number, and code in the pair makes it coding. A softmax over
+the remaining scores gives each label's probability; the top probability is the confidence, and below
+`min_confidence` the pair gets the fallback label instead (a guess between two close labels is worse for a stratum
+than an honest default).
 
 What a source already says wins over the model: a verifiable task's kind or a reading-comprehension source
 (`task_hint`), a domain declared for the source (`domain_hint`), and more than one turn (multi_turn_chat).
@@ -12,6 +16,7 @@ The taxonomy is documented in docs/taxonomy.md. No Dagster here.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,9 +35,18 @@ SOURCE_TASK_KINDS = {
 }
 SOURCE_MATH_KINDS = ("arithmetic", "unit_conversion", "date_arithmetic")
 # Characters of a pair that are embedded (see pair_texts); longer text costs embedding time and adds little.
-TASK_INPUT_CHARS = 100
-PROMPT_CHARS = 400
-RESPONSE_CHARS = 200
+PROMPT_INPUT_CHARS = 100
+RESPONSE_CHARS = 300
+# Shape of a pair (pair_shape). Lines that only code starts with; two of them (or one in a ``` fence) are code.
+_CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import |#include|public |private |function\b|SELECT |"
+                        r"INSERT |UPDATE |CREATE |for\s*\(|for .+ in .+:|while .+:|if .+:|return\b|console\.log|"
+                        r"print\(|var |let |const |\}|<\w+[^>]*>$)", re.M | re.I)
+# A text given inside the instruction: quoted, or after a colon.
+_GIVEN_IN_INSTRUCTION = re.compile(r"[“\"「『‘'][^”\"」』’']{2,}[”\"」』’']|[:：]\s*\S.{8,}")
+PASSAGE_CHARS = 150  # a given text this long can be a passage to answer from (extractive QA)
+# Which shape each task type needs (keys of pair_shape); coding also wins outright where there is code.
+TASK_NEEDS = {"classification": "given_text", "rewriting": "given_text", "text_manipulation": "given_text",
+              "extractive_qa": "passage", "calculation": "digits", "coding": "code"}
 LABEL_COLUMNS = ("domain", "task_type", "label_confidence", "domain_origin", "task_origin")
 
 
@@ -42,9 +56,12 @@ class TextEmbedder(Protocol):
 
 @dataclass(frozen=True)
 class LabelRules:
-    min_confidence: float = 0.4  # top softmax probability below which the fallback label is used
-    temperature: float = 0.02  # softmax temperature over cosine scores (e5 similarities sit in a narrow band)
+    min_confidence: float = 0.2  # top softmax probability below which the fallback label is used
+    # Softmax temperature over cosine scores (e5 similarities sit in a narrow band); 0.03 makes label_confidence
+    # match the share of right labels on the labelled set (bench/results/label_bench.md, calibration).
+    temperature: float = 0.03
     top_k: int = 3  # a label scores the mean of its k closest prototypes
+    response_weight: float = 0.75  # weight of the response against the prompt in the domain score
     fallback_domain: str = "general"
     fallback_task: str = "open_qa"
     prototypes_file: str = str(PROTOTYPES_FILE)
@@ -86,16 +103,43 @@ def load_prototypes(path: Path | str = PROTOTYPES_FILE) -> dict[str, Prototypes]
 
 
 def pair_texts(pairs: pl.DataFrame) -> dict[str, list[str]]:
-    """What is embedded per pair, by field. The task is in the instruction: the topic of a long input or response
-    would pull the pair toward prototypes about the same topic. The domain is the topic, so it gets the start of
-    the input and the response too."""
-    task, domain = [], []
-    for instruction, input_text, response in pairs.select("instruction", "input", "response").iter_rows():
-        instruction, input_text = (instruction or "").strip(), (input_text or "").strip()
-        task.append(f"{instruction}\n{input_text[:TASK_INPUT_CHARS]}".strip())
-        prompt = f"{instruction}\n{input_text}".strip()
-        domain.append(f"{prompt[:PROMPT_CHARS]}\n{(response or '').strip()[:RESPONSE_CHARS]}".strip())
-    return {"task_type": task, "domain": domain}
+    """What is embedded per pair: "prompt", the instruction and the start of the input (the task is in the
+    instruction; a long input would pull the pair toward prototypes about its topic), and "response", the start
+    of the response (for the domain only)."""
+    prompt = [f"{(instruction or '').strip()}\n{(input_text or '').strip()[:PROMPT_INPUT_CHARS]}".strip()
+              for instruction, input_text in pairs.select("instruction", "input").iter_rows()]
+    response = [(r or "").strip()[:RESPONSE_CHARS] for r in pairs["response"]]
+    return {"prompt": prompt, "response": response}
+
+
+def _has_code(text: str) -> bool:
+    lines = len(_CODE_LINE.findall(text))
+    return lines >= 2 or (lines >= 1 and "```" in text)
+
+
+def pair_shape(instruction: str, input_text: str, response: str) -> dict[str, bool]:
+    """What the pair's form says about its task: given_text (an input, or a quoted text or one after a colon in
+    the instruction), passage (a given text of PASSAGE_CHARS or more), digits (a number in the prompt) and code
+    (code lines in the prompt or the response)."""
+    instruction, input_text, response = instruction or "", (input_text or "").strip(), response or ""
+    return {"given_text": bool(input_text) or _GIVEN_IN_INSTRUCTION.search(instruction) is not None,
+            "passage": len(input_text) >= PASSAGE_CHARS or len(instruction) >= 2 * PASSAGE_CHARS,
+            "digits": any(c.isdigit() for c in instruction + input_text),
+            "code": _has_code(instruction) or _has_code(input_text) or _has_code(response)}
+
+
+def task_mask(shapes: list[dict[str, bool]], labels: tuple[str, ...]) -> np.ndarray:
+    """(pairs, labels) of 0 where the task type fits the pair's shape and -inf where it cannot be; a pair with
+    code allows only coding. A row that would rule out every label (a prototype file without open_qa and
+    generation) is left open: the shape cannot decide it."""
+    mask = np.zeros((len(shapes), len(labels)))
+    for row, shape in enumerate(shapes):
+        for col, label in enumerate(labels):
+            need = TASK_NEEDS.get(label)
+            if (need and not shape[need]) or (shape["code"] and label != "coding" and "coding" in labels):
+                mask[row, col] = -np.inf
+    mask[np.isinf(mask).all(axis=1)] = 0.0
+    return mask
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -103,19 +147,39 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def score_labels(vectors: np.ndarray, proto_vectors: np.ndarray, protos: Prototypes,
-                 rules: LabelRules) -> tuple[list[str], np.ndarray]:
-    """(best label per row, its softmax probability) from unit vectors."""
+def label_scores(vectors: np.ndarray, proto_vectors: np.ndarray, protos: Prototypes, top_k: int) -> np.ndarray:
+    """(rows, labels): the mean cosine of each label's `top_k` closest prototypes, from unit vectors."""
     sims = vectors @ proto_vectors.T  # (n, prototypes): cosine, as both sides have unit length
     scores = np.empty((len(vectors), len(protos.labels)), dtype=np.float64)
     for index in range(len(protos.labels)):
         own = np.sort(sims[:, protos.owner == index], axis=1)[:, ::-1]
-        scores[:, index] = own[:, :rules.top_k].mean(axis=1)
-    logits = (scores - scores.max(axis=1, keepdims=True)) / rules.temperature
+        scores[:, index] = own[:, :top_k].mean(axis=1)
+    return scores
+
+
+def best_labels(scores: np.ndarray, labels: tuple[str, ...], temperature: float) -> tuple[list[str], np.ndarray]:
+    """(best label per row, its softmax probability); a score of -inf rules a label out."""
+    logits = (scores - scores.max(axis=1, keepdims=True)) / temperature
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
     best = probs.argmax(axis=1)
-    return [protos.labels[i] for i in best], probs[np.arange(len(best)), best]
+    return [labels[i] for i in best], probs[np.arange(len(best)), best]
+
+
+# Prototype vectors per (embedding model, prototype texts) for the life of the process: every fresh data store
+# (each test, each new output folder) would otherwise embed the same ~700 prototypes again.
+_PROTOTYPE_VECTORS: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
+
+def _prototype_vectors(embedder: TextEmbedder, protos: Prototypes) -> np.ndarray:
+    model = getattr(embedder, "model_id", None)
+    key = (model, protos.texts)
+    if model is None or key not in _PROTOTYPE_VECTORS:
+        vectors = np.asarray(embedder.embed(list(protos.texts), kind="query"), dtype=np.float32)
+        if model is None:
+            return vectors
+        _PROTOTYPE_VECTORS[key] = vectors
+    return _PROTOTYPE_VECTORS[key]
 
 
 def _column(pairs: pl.DataFrame, name: str, default) -> list:
@@ -145,20 +209,27 @@ def model_labels(pairs: pl.DataFrame, embedder: TextEmbedder, rules: LabelRules 
     need = {"domain": [h not in domains and k not in SOURCE_MATH_KINDS for h, k in zip(domain_hints, task_hints)],
             "task_type": [k not in SOURCE_TASK_KINDS and t <= 1 for k, t in zip(task_hints, turns)]}
     guesses: dict[str, dict[int, tuple[str, float]]] = {"domain": {}, "task_type": {}}
-    if any(need["domain"]) or any(need["task_type"]):
-        texts = pair_texts(pairs)
-        proto_vectors = {f: np.asarray(embedder.embed(list(p.texts), kind="query"), dtype=np.float32)
-                         for f, p in protos.items()}
+    rows = [i for i in range(n) if need["domain"][i] or need["task_type"][i]]
+    if rows:
+        texts = pair_texts(pairs[rows])
+        proto_vectors = {f: _prototype_vectors(embedder, p) for f, p in protos.items()}
         # e5 vectors share a large common component, so raw cosines bunch together; measuring from the mean of
         # all prototypes spreads them and lets the label-specific part decide.
         center = np.concatenate(list(proto_vectors.values())).mean(axis=0)
-        for field, p in protos.items():
-            rows = [i for i in range(n) if need[field][i]]
-            if not rows:
-                continue
-            vectors = np.asarray(embedder.embed([texts[field][i] for i in rows], kind="query"), dtype=np.float32)
-            labels, probs = score_labels(_unit(vectors - center), _unit(proto_vectors[field] - center), p, rules)
-            guesses[field] = {i: (label, float(prob)) for i, label, prob in zip(rows, labels, probs)}
+        units = {f: _unit(v - center) for f, v in proto_vectors.items()}
+        vectors = {part: _unit(np.asarray(embedder.embed(texts[part], kind="query"), dtype=np.float32) - center)
+                   for part in ("prompt", "response")}
+        with_response = np.array([bool(t) for t in texts["response"]])
+        weight = np.where(with_response, rules.response_weight, 0.0)[:, None]
+        domain_scores = (label_scores(vectors["prompt"], units["domain"], protos["domain"], rules.top_k)
+                         + weight * label_scores(vectors["response"], units["domain"], protos["domain"], rules.top_k))
+        shapes = [pair_shape(*r) for r in pairs[rows].select("instruction", "input", "response").iter_rows()]
+        task_scores = (label_scores(vectors["prompt"], units["task_type"], protos["task_type"], rules.top_k)
+                       + task_mask(shapes, protos["task_type"].labels))
+        for field, scores in (("domain", domain_scores / (1 + weight)), ("task_type", task_scores)):
+            labels, probs = best_labels(scores, protos[field].labels, rules.temperature)
+            guesses[field] = {i: (label, float(prob)) for i, label, prob in zip(rows, labels, probs)
+                              if need[field][i]}
     out_rows = []
     for i in range(n):
         if domain_hints[i] in domains:
