@@ -185,6 +185,21 @@ def test_every_asset_has_a_code_version_from_its_core_modules():
     assert {p.name for p in code_files(("stratify.split",), ("split_stats",))} >= {"split.py", "split_stats.sql"}
 
 
+def test_written_label_prototypes_are_part_of_the_split_version(tmp_path, monkeypatch):
+    from instr_assets.core import versioning
+
+    copy = tmp_path / "data"
+    copy.mkdir()
+    (copy / "label_prototypes.yaml").write_bytes((versioning.DATA_DIR / "label_prototypes.yaml").read_bytes())
+    monkeypatch.setattr(versioning, "DATA_DIR", copy)
+    # The version is computed once per process (the files do not change under a running code location).
+    uncached = versioning.stage_code_version.__wrapped__
+    before = uncached("stratified_splits")
+    with (copy / "label_prototypes.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n# one more written example would go here\n")
+    assert uncached("stratified_splits") != before
+
+
 def test_frame_version_follows_content_not_layout():
     df = pl.DataFrame({"a": ["x", None, "z"], "n": [1, 2, 3]})
     chunked = pl.concat([df.slice(0, 1), df.slice(1, 2)], rechunk=False)

@@ -33,6 +33,10 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dataset_exports": (("export.exports",), ()),
 }
 
+# Data files (under instr_assets/data/) a stage reads as part of its method: written examples, not inputs.
+STAGE_DATA: dict[str, tuple[str, ...]] = {"stratified_splits": ("label_prototypes.yaml",)}
+DATA_DIR = CORE_DIR.parent / "data"
+
 # Raise a stage's number to mark it stale for a change its core files do not show: a dependency upgrade, or an
 # edit in defs/ that changes what the stage writes.
 BUMP: dict[str, int] = dict.fromkeys(STAGE_CODE, 1)
@@ -87,7 +91,7 @@ def stage_code_version(stage: str) -> str:
     """`<bump>-<hash>`: the hash of the stage's code files, names and bytes, so any edit shows as a new version."""
     modules, sql = STAGE_CODE[stage]
     h = hashlib.sha256()
-    for path in code_files(modules, sql):
+    for path in code_files(modules, sql) + [DATA_DIR / name for name in STAGE_DATA.get(stage, ())]:
         name = path.relative_to(CORE_DIR).as_posix() if path.is_relative_to(CORE_DIR) else path.name
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{BUMP[stage]}-{h.hexdigest()[:12]}"
