@@ -108,3 +108,49 @@ def stratum_balance(before: pl.DataFrame, after: pl.DataFrame, cap: int | None =
     for ax in (left, right):
         ax.grid(alpha=0.3, axis="x" if ax is right else "y")
     return _png(fig)
+
+
+def mixture_chart(mixture: pl.DataFrame, strata: pl.DataFrame, confidence: list[float | None], by: str,
+                  top_strata: int = 15) -> bytes:
+    """The stratum report at a glance, three panels. `mixture` (mixture.mixture_report: value, pairs_before,
+    pairs_after, target_share, achieved_share): the natural, target and achieved share per value of `by`.
+    `strata` (counts_before_after by stratum: value, pairs_before, pairs_after, largest first): pairs per
+    stratum before and after sampling, repeats counted, the `top_strata` largest. `confidence`: the label
+    confidence of each kept pair, null for rule labels, as a histogram."""
+    fig, (mix, per_stratum, conf) = _figure(10.5, 3.6, ncols=3)
+    rows = mixture.sort("value", descending=True)
+    total_before = max(int(rows["pairs_before"].sum() or 0), 1)
+    y = list(range(rows.height))
+    for offset, values, color, name in (
+            (0.27, (rows["pairs_before"] / total_before).to_list(), _BEFORE, "natural"),
+            (0.0, rows["target_share"].to_list(), "#ed8936", "target"),
+            (-0.27, rows["achieved_share"].to_list(), _AFTER, "achieved")):
+        mix.barh([v + offset for v in y], values, height=0.26, color=color, label=name)
+    mix.set_yticks(y, [_ascii(v) for v in rows["value"].to_list()], fontsize=7)
+    mix.set_xlabel("share of pairs")
+    mix.set_title(_ascii(f"mixture by {by}"))
+    mix.legend(fontsize=7)
+
+    shown = strata.head(top_strata).reverse()
+    y = list(range(shown.height))
+    per_stratum.barh([v + 0.2 for v in y], shown["pairs_before"].to_list(), height=0.4, color=_BEFORE, label="before")
+    per_stratum.barh([v - 0.2 for v in y], shown["pairs_after"].to_list(), height=0.4, color=_AFTER, label="after")
+    per_stratum.set_yticks(y, [_ascii(v) for v in shown["value"].to_list()], fontsize=6)
+    more = strata.height - shown.height
+    per_stratum.set_title(f"pairs per stratum (+{more} smaller)" if more > 0 else "pairs per stratum")
+    per_stratum.set_xlabel("pairs (repeats counted)")
+    per_stratum.legend(fontsize=7)
+
+    known = [c for c in confidence if c is not None]
+    if known:
+        conf.hist(known, bins=[i / 20 for i in range(21)], color=_AFTER)
+        conf.set_xlim(0, 1)
+        conf.set_title(f"label confidence ({len(known)} pairs)")
+    else:
+        conf.text(0.5, 0.5, "rule labels:\nno confidence", ha="center", va="center", transform=conf.transAxes)
+        conf.set_title("label confidence")
+    conf.set_xlabel("confidence")
+    conf.set_ylabel("pairs")
+    for ax in (mix, per_stratum, conf):
+        ax.grid(alpha=0.3, axis="x" if ax is not conf else "y")
+    return _png(fig)

@@ -1,22 +1,24 @@
 """The stratification asset: labels, the mixture, and leak-free train/validation/test splits."""
 
+import os
 from typing import Literal
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from instr_assets.core.stratify import difficulty as dif
 from instr_assets.core.stratify import groups, mixture, split
 from instr_assets.core.storage import run_sql
 from instr_assets.core.versioning import frame_version, stage_code_version
 
-from .augment_assets import augmented_pairs, cached_embedder
+from .augment_assets import augmented_pairs
 from .checks_content import mix_drift_check
 from .gx_bridge import Expect, GxRecord
 from .metadata import counts, frame_table, image, table_metadata
 from .publication import (accounting_check, check_spec, published_metadata, stop_unless_checks_pass,
                           upstream_version)
-from .resources import DataStoreResource
+from .resources import DataStoreResource, cached_embedder
 
 
 class SplitConfig(dg.Config):
@@ -43,9 +45,32 @@ class SplitConfig(dg.Config):
     max_mix_drift: float = Field(default=0.2, ge=0, le=1, description="mix_drift check: the most a language's or "
                                  "domain's share of the pairs may move from the previous published version")
     mix_drift_blocks: bool = Field(default=False, description="mix_drift blocks publication (ERROR) instead of warning")
-    label_method: Literal["rules", "model"] = Field(default="rules", description="domain and task type from keyword "
-                                                    "rules, or from nearest prototypes over multilingual-e5 embeddings "
-                                                    "(model: better on domain, not yet on task type; BENCHMARKS.md)")
+    label_method: Literal["rules", "model"] = Field(default="model", description="domain and task type from nearest "
+                                                    "prototypes over multilingual-e5 embeddings and the pair's shape "
+                                                    "(model), or from keyword rules (rules: faster, less accurate; "
+                                                    "bench/results/label_bench.md)")
+    difficulty_method: Literal["model", "length"] = Field(
+        default="model", description="difficulty from the base model's loss on the response (with and without the "
+                                     "instruction, IFD), bucketed by quantiles; or from the response's length")
+    difficulty_model: str = Field(
+        default=os.environ.get("INSTR_ASSETS_DIFFICULTY_MODEL", "smollm2"),
+        description="base model that scores difficulty: as base_model of finetuned_checkpoint ('smollm2', 'tiny', a "
+                    "Hugging Face id or folder); $INSTR_ASSETS_DIFFICULTY_MODEL sets the default")
+    difficulty_bucket_by: Literal["ifd", "response_loss"] = Field(
+        default="ifd", description="the score the easy/medium/hard quantiles are taken of")
+    difficulty_quantiles: list[float] = Field(
+        default=list(dif.DifficultyRules().quantiles), min_length=2, max_length=2,
+        description="easy up to the first quantile of the scores, medium up to the second, hard above")
+    difficulty_max_prompt_tokens: int = Field(default=dif.DifficultyRules().max_prompt_tokens, ge=1,
+                                              description="a longer prompt keeps its last tokens, next to the answer")
+    difficulty_max_response_tokens: int = Field(default=dif.DifficultyRules().max_response_tokens, ge=1,
+                                                description="only the first tokens of a longer answer are scored")
+    difficulty_threads: int = Field(default=dif.DifficultyRules().threads, ge=1, description="torch threads for scoring")
+
+    def difficulty_rules(self) -> dif.DifficultyRules:
+        return dif.DifficultyRules(self.difficulty_model, self.difficulty_bucket_by, tuple(self.difficulty_quantiles),
+                                   self.difficulty_max_prompt_tokens, self.difficulty_max_response_tokens,
+                                   threads=self.difficulty_threads)
 
 
 @dg.asset(
@@ -80,7 +105,15 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
             from instr_assets.core.stratify.model_labels import model_labels
 
             labels = model_labels(pairs.filter(~pl.col("is_augmented")), cached_embedder(store))
-        result = split.stratify_and_split(pairs, rules, labels)
+        difficulty = None
+        difficulty_summary = {"method": "length"}
+        if config.difficulty_method == "model":
+            from instr_assets.core.models.runtime.cache import OutputCache
+
+            scored = dif.model_difficulty(pairs.filter(~pl.col("is_augmented")), config.difficulty_rules(),
+                                          OutputCache.in_folder(store.root))
+            difficulty, difficulty_summary = scored.labels, scored.summary
+        result = split.stratify_and_split(pairs, rules, labels, difficulty)
     except ValueError as e:
         raise dg.Failure(description=f"stratified_splits config: {e}") from None
     splits, dropped = result.splits, result.dropped
@@ -142,10 +175,17 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
             "largest_group": int(splits.group_by("group_id").len()["len"].max() or 0),
             "per_domain": counts(splits, "domain"), "per_task_type": counts(splits, "task_type"),
             "per_difficulty": counts(splits, "difficulty"),
+            # How difficulty was decided (model, thresholds, cache) and why rows have no response_loss / ifd.
+            "difficulty": dg.MetadataValue.json(
+                difficulty_summary | {"rows_without_ifd": dif.unscored_reasons(splits, difficulty)}),
             "split_stats": frame_table(stats.head(30)),
             "stratum_balance": image(plots.stratum_balance(before, after),
                                      "groups per stratum and pairs per domain (repeats counted), before and after "
                                      "mixture sampling"),
+            "mixture_chart": image(plots.mixture_chart(result.mixture, result.strata,
+                                                       splits["label_confidence"].to_list(), rules.mixture.by),
+                                   "natural, target and achieved mixture; pairs per stratum before and after "
+                                   "sampling; label confidence"),
         },
         check_results=checks,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .difficulty import DIFFICULTIES
 from .groups import LeakRules, contaminated_groups, leak_groups
 from .mixture import MixtureSpec, counts_before_after, mixture_report, sample_groups
 
@@ -23,7 +24,6 @@ TASK_TYPES = (
     "open_qa", "extractive_qa", "classification", "rewriting", "generation", "coding", "calculation",
     "text_manipulation", "multi_turn_chat",
 )
-DIFFICULTIES = ("easy", "medium", "hard")
 SPLITS = ("train", "validation", "test")
 
 _DOMAIN_KEYWORDS = {
@@ -153,21 +153,25 @@ def short_splits_message(sizes: dict[str, int], pairs: int, groups: int, rules: 
                    "min_pairs_per_split in the stratified_splits config")
 
 
-def _labelled(pairs: pl.DataFrame, rules: SplitRules,
-              given: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _labelled(pairs: pl.DataFrame, rules: SplitRules, given: pl.DataFrame | None,
+              difficulty: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(`pairs` with group_id, the group's labels and stratum, `_row` (input order) and `_order`, a seeded
     shuffle of the groups; the links that made the groups). `given` (pair_id, domain, task_type,
-    label_confidence) replaces the keyword rules' domain and task type where it has the pair."""
+    label_confidence) replaces the keyword rules' domain and task type where it has the pair; `difficulty`
+    (pair_id, difficulty, response_loss, ifd: difficulty.model_difficulty's labels) the length rule's difficulty."""
     group_id, links = leak_groups(pairs, rules.leak)
     labelled = pairs.with_columns(group_id, pl.int_range(pl.len()).alias("_row"))
     parents = labelled.filter(~pl.col("is_augmented"))
     by_pair = {} if given is None else {
         r["pair_id"]: (r["domain"], r["task_type"], r["label_confidence"]) for r in given.iter_rows(named=True)}
+    scored = (pl.DataFrame(schema={"pair_id": pl.Utf8, "difficulty": pl.Utf8, "response_loss": pl.Float64, "ifd": pl.Float64})
+              if difficulty is None else difficulty.select("pair_id", "difficulty", "response_loss", "ifd"))
+    difficulty_of = dict(scored.select("pair_id", "difficulty").iter_rows())
     labels = []
     for row in parents.iter_rows(named=True):
         domain, task, confidence = by_pair.get(row["pair_id"]) or (label_domain(row), label_task_type(row), None)
         labels.append((row["group_id"], row["pair_id"] == row["group_id"], row["pair_id"], domain, task,
-                       label_difficulty(row), confidence))
+                       difficulty_of.get(row["pair_id"]) or label_difficulty(row), confidence))
     # A group takes the labels of the pair that names it (the kept pair of its first cluster), else of its
     # smallest pair_id, so that every pair of a group sits in one stratum.
     lab = (pl.DataFrame(labels, schema={"group_id": pl.Utf8, "_names": pl.Boolean, "_pair": pl.Utf8, "domain": pl.Utf8,
@@ -175,6 +179,8 @@ def _labelled(pairs: pl.DataFrame, rules: SplitRules,
                         orient="row")
            .sort(["group_id", "_names", "_pair"], descending=[False, True, False])
            .unique("group_id", keep="first", maintain_order=True).drop("_names", "_pair"))
+    # The scores stay with the pair they were computed on: an augmented child has none of its own.
+    labelled = labelled.join(scored.drop("difficulty"), on="pair_id", how="left")
     return labelled.join(lab, on="group_id", how="left").with_columns(
         pl.concat_str("domain", "task_type", "difficulty", separator="/").alias("stratum"),
         pl.col("group_id").map_elements(lambda g: _stable_unit(str(rules.seed), g), return_dtype=pl.UInt64).alias("_order"),
@@ -185,17 +191,18 @@ def _dropped(rows: pl.DataFrame, reason: str, detail: pl.Expr) -> pl.DataFrame:
     return rows.select("pair_id", "group_id", "source", "stratum", pl.lit(reason).alias("reason"), detail.alias("detail"))
 
 
-def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules(),
-                       labels: pl.DataFrame | None = None) -> SplitResult:
+def stratify_and_split(pairs: pl.DataFrame, rules: SplitRules = SplitRules(), labels: pl.DataFrame | None = None,
+                       difficulty: pl.DataFrame | None = None) -> SplitResult:
     """Label, sample to the mixture and split by leak groups; then move (or drop) validation and test groups
     sharing a long n-gram with train. `labels` (model_labels' output) takes the place of the keyword rules'
-    domain and task type; label_confidence is null for rule labels."""
+    domain and task type; label_confidence is null for rule labels. `difficulty` (model_difficulty's labels)
+    takes the place of the length rule's difficulty; response_loss and ifd are null where it has no score."""
     if rules.validation_fraction + rules.test_fraction >= 1:
         raise ValueError("validation_fraction + test_fraction must be below 1")
     if rules.leak.contaminated_action not in ("move", "drop"):
         raise ValueError(f"contaminated_action must be 'move' or 'drop', not {rules.leak.contaminated_action!r}")
     rules.mixture.validate()
-    labelled, links = _labelled(pairs, rules, labels)
+    labelled, links = _labelled(pairs, rules, labels, difficulty)
     by = rules.mixture.by
     # A group counts toward its most common value of `by` (the only one, except for `source` now and then).
     groups = (labelled.group_by("group_id", by).agg(pl.len().alias("n"), pl.col("_order").first())
