@@ -13,10 +13,11 @@ import socket  # noqa: E402
 
 import dagster as dg  # noqa: E402
 
-from instr_assets.defs.augment_assets import augmented_pairs  # noqa: E402
+from instr_assets.core.augment.augmentation import RULE_OPERATORS  # noqa: E402
+from instr_assets.defs.augment_assets import AugmentConfig, augmented_pairs  # noqa: E402
 from instr_assets.defs.clean_assets import cleaned_pairs  # noqa: E402
 from instr_assets.defs.ingest_assets import raw_sources, unified_pairs  # noqa: E402
-from instr_assets.defs.split_assets import stratified_splits  # noqa: E402
+from instr_assets.defs.split_assets import SplitConfig, stratified_splits  # noqa: E402
 from instr_assets.defs.export_assets import dataset_exports  # noqa: E402
 from instr_assets.defs.evaluate_assets import eval_report  # noqa: E402
 from instr_assets.defs.train_assets import TrainConfig, finetuned_checkpoint, tokenized_shards  # noqa: E402
@@ -34,11 +35,16 @@ instruction_pipeline = dg.define_asset_job(
     "instruction_pipeline", selection=dg.AssetSelection.assets(*ALL_ASSETS), tags=RUN_HERE,
     description="Materialize the whole graph on SmolLM2-135M-Instruct: raw sources to eval report.",
 )
-# The same graph on a tiny random model of the same family: for a quick look, tests and CI.
+# The same graph on a tiny random model of the same family, for a quick look: difficulty scored by it too, and
+# only the rule operators augment (the generation model would take most of the run's minutes).
 instruction_pipeline_tiny = dg.define_asset_job(
     "instruction_pipeline_tiny", selection=dg.AssetSelection.assets(*ALL_ASSETS), tags=RUN_HERE,
-    config=dg.RunConfig(ops={"finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=20, lr=1e-3)}),
-    description="The whole graph with a tiny randomly initialised model (minutes, not quality).",
+    config=dg.RunConfig(ops={
+        "augmented_pairs": AugmentConfig(operators=list(RULE_OPERATORS), generation_enabled=False, judge_quota_cpu=0),
+        "stratified_splits": SplitConfig(difficulty_model="tiny"),
+        "finetuned_checkpoint": TrainConfig(base_model="tiny", max_steps=20, lr=1e-3)}),
+    description="The whole graph with a tiny randomly initialised model and the rule augmenters only (minutes, "
+                "not quality).",
 )
 
 nightly_rebuild = dg.ScheduleDefinition(
