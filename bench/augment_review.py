@@ -213,21 +213,26 @@ def _rules_section() -> list[str]:
             run_ = figures["runs"].get(f"{op}_{lang}")
             if run_ is None:
                 continue
-            path = _labels_path(op, lang)
-            labels = _read_labels(path) if path.exists() else []
-            good = sum(ok for ok, _ in labels)
-            share = f"{100 * good / len(labels):.0f}%" if labels else "-"
+            labelled, good, share, why_not = _label_counts(op, lang)
             lines.append(f"| {op} | {lang} | {run_['sampled_pairs']} | {run_['tried']} | {run_['passed']} | "
-                         f"{run_['distinct_child_instructions']} | {len(labels)} | {good} | {share} "
+                         f"{run_['distinct_child_instructions']} | {labelled} | {good} | {share} "
                          f"| {run_['children_per_s_operator']} | {run_['children_per_s_with_gates']} |")
-            whys = Counter(why for ok, why in labels if not ok)
-            if whys:
-                notes.append(f"- {op} {lang}, why not: " + "; ".join(f"{why} ({n})" for why, n in whys.most_common()))
+            notes += why_not
             if run_["rules_used"] and op == "syntax":
                 notes.append(f"- {op} {lang}, rules used: " + ", ".join(f"{r} {n}" for r, n in run_["rules_used"].items()))
             notes.append(f"- {op} {lang}, gate rejects: " + ", ".join(
                 f"{reason} {n}" for reason, n in run_["rejected_by_reason"].items()))
     return lines + [""] + notes
+
+
+def _label_counts(op: str, lang: str) -> tuple[int, int, str, list[str]]:
+    """(children labelled, good, good share, the note line of the reasons for 'no', if any) of one review file."""
+    path = _labels_path(op, lang)
+    labels = _read_labels(path) if path.exists() else []
+    good = sum(ok for ok, _ in labels)
+    whys = Counter(why for ok, why in labels if not ok)
+    note = [f"- {op} {lang}, why not: " + "; ".join(f"{why} ({n})" for why, n in whys.most_common())] if whys else []
+    return len(labels), good, f"{100 * good / len(labels):.0f}%" if labels else "-", note
 
 
 def _read_labels(path: Path) -> list[tuple[bool, str]]:
@@ -255,16 +260,11 @@ def summarize() -> str:
             run_ = figures["runs"].get(f"{op}_{lang}")
             if run_ is None:
                 continue
-            path = _labels_path(op, lang)
-            labels = _read_labels(path) if path.exists() else []
-            good = sum(ok for ok, _ in labels)
-            share = f"{100 * good / len(labels):.0f}%" if labels else "-"
-            lines.append(f"| {op} | {lang} | {run_['tried']} | {run_['passed']} | {len(labels)} | {good} | {share} "
+            labelled, good, share, why_not = _label_counts(op, lang)
+            lines.append(f"| {op} | {lang} | {run_['tried']} | {run_['passed']} | {labelled} | {good} | {share} "
                          f"| {run_['seconds_per_call']} | {run_['children_per_s_cold']} | {run_['rebuild_calls']} "
                          f"| {run_['rebuild_hit_rate']:.0%} |")
-            whys = Counter(why for ok, why in labels if not ok)
-            if whys:
-                notes.append(f"- {op} {lang}, why not: " + "; ".join(f"{why} ({n})" for why, n in whys.most_common()))
+            notes += why_not
             notes.append(f"- {op} {lang}, gate rejects: " + ", ".join(
                 f"{reason} {n}" for reason, n in run_["rejected_by_reason"].items()))
     text = "\n".join(lines + [""] + notes + _rules_section()) + "\n"
