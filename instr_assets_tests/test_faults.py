@@ -47,20 +47,22 @@ KILLED_RUN = textwrap.dedent('''
         time.sleep(600)
 
     if point == "parquet":
-        # cleaned_pairs streams its rows into the file a part at a time: after the first part's row group reaches
-        # the staged file, flushed to disk, the process stalls, so the file has data but no footer.
-        import pyarrow.parquet as pq
-        real_write = pq.ParquetWriter.write_table
+        # cleaned_pairs streams its kept rows into the file (polars' streaming writer, in native code): the stand-in
+        # leaves the staged file as a killed writer would, its first half flushed to disk (row groups, no
+        # footer), and the process stalls there.
+        from instr_assets.core.clean import cleaning
+        real_write_kept = cleaning._write_kept
 
-        def first_part_then_stall(self, table, *args, **kwargs):
-            real_write(self, table, *args, **kwargs)
-            if os.path.basename(str(self.where)) == "cleaned_pairs.parquet":
-                self.file_handle.flush()
-                with open(self.where, "rb") as fh:
-                    os.fsync(fh.fileno())
-                stall(str(self.where))
+        def half_written_then_stall(parts, clusters, out, row_group_rows):
+            real_write_kept(parts, clusters, out, row_group_rows)
+            data = Path(out).read_bytes()
+            with open(out, "wb") as fh:
+                fh.write(data[:len(data) // 2])
+                fh.flush()
+                os.fsync(fh.fileno())
+            stall(str(out))
 
-        pq.ParquetWriter.write_table = first_part_then_stall
+        cleaning._write_kept = half_written_then_stall
     elif point == "catalog":
         # The (missing) view is created inside an open DuckDB connection that holds the catalog lock; the
         # process stalls before closing it, so the change sits in the WAL, not yet checkpointed.
