@@ -91,13 +91,18 @@ def preference_keys(kept: pl.DataFrame) -> pl.DataFrame:
         text.str.len_chars().cast(pl.Int64).alias("chars"))
 
 
+def prompt_and_response(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Columns p (every non-assistant turn) and r (every assistant turn) of each pair, one turn per line."""
+    role = pl.element().struct.field("role")
+    return pairs.select(*(pl.col("messages").list.eval(pl.element().filter(side).struct.field("content"))
+                          .list.join("\n").alias(name)
+                          for name, side in (("p", role != "assistant"), ("r", role == "assistant"))))
+
+
 def near_dup_features(kept: pl.DataFrame, text: pl.Series, rules: NearDupRules) -> tuple[np.ndarray, list[np.ndarray]]:
     """(MinHash signatures of the conversation texts, [prompt hashes, response hashes]) of a chunk's kept rows:
     computed where the texts are at hand, so that the parent finds candidates without holding any text."""
-    role = pl.element().struct.field("role")
-    split = kept.select(*(pl.col("messages").list.eval(pl.element().filter(side).struct.field("content"))
-                          .list.join("\n").alias(name)
-                          for name, side in (("p", role != "assistant"), ("r", role == "assistant"))))
+    split = prompt_and_response(kept)
     # One thread: this runs in the worker processes, which keep every core busy already.
     return minhash_signatures(text.to_list(), rules, threads=1), shared_part_keys(split["p"], split["r"])
 

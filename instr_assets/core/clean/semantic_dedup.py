@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from .dedup import PREFERENCE, preference_keys
+from .dedup import PREFERENCE, preference_keys, prompt_and_response
 
 # Embeds a list of texts to unit rows (n, d).
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -49,15 +49,6 @@ class SemanticDedupRules:
                 raise ValueError(f"semantic dedup {name} must be in (0, 1], got {getattr(self, name)}")
         if self.max_chars < 1:
             raise ValueError(f"semantic dedup max_chars must be >= 1, got {self.max_chars}")
-
-
-def _sides(pairs: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """(prompt, response) texts: every non-assistant turn, and every assistant turn, one per line."""
-    role = pl.element().struct.field("role")
-    sides = pairs.select(*(pl.col("messages").list.eval(pl.element().filter(keep).struct.field("content"))
-                           .list.join("\n").alias(name)
-                           for name, keep in (("p", role != "assistant"), ("r", role == "assistant"))))
-    return sides["p"].to_list(), sides["r"].to_list()
 
 
 @lru_cache(maxsize=4096)
@@ -111,7 +102,8 @@ def semantic_duplicates(cleaned: pl.DataFrame, embed: EmbedFn, rules: SemanticDe
     keys = preference_keys(cleaned).select(*PREFERENCE).with_row_index("_row")
     order = keys.sort([*PREFERENCE, "_row"], descending=[*PREFERENCE.values(), False])["_row"].to_numpy()
     ranked = cleaned[order]
-    prompts, responses = _sides(ranked)
+    sides = prompt_and_response(ranked)
+    prompts, responses = sides["p"].to_list(), sides["r"].to_list()
     p_vec = embed([p[:rules.max_chars] for p in prompts])
     r_vec = embed([r[:rules.max_chars] for r in responses])
     rep = np.arange(ranked.height)
