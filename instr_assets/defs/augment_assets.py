@@ -18,7 +18,7 @@ from .clean_assets import cleaned_pairs
 from .gx_bridge import Expect, GxRecord
 from .metadata import counts, frame_table, table_metadata
 from .publication import check_spec, published_metadata, stop_unless_checks_pass, upstream_version
-from .resources import DataStoreResource, cached_embedder
+from .resources import DataStoreResource, query_embedder
 
 
 class AugmentConfig(dg.Config):
@@ -106,11 +106,6 @@ class AugmentConfig(dg.Config):
             gates=GateRules(self.min_similarity, self.max_similarity), model_quota=self.model_quota_cpu,
             rewrite_temperature=self.rewrite_temperature, backtranslate_responses=self.backtranslate_responses,
             max_response_chars=self.max_response_chars, model_timeout_s=self.model_timeout_s)
-
-
-def _similarity_embedder(store: DataStore):
-    embedder = cached_embedder(store)
-    return lambda texts: embedder.embed(texts, "query")
 
 
 def _model_operator_generator(config: AugmentConfig, store: DataStore, log):
@@ -212,7 +207,7 @@ def augmented_pairs(context: dg.AssetExecutionContext, config: AugmentConfig, da
             rules = dataclasses.replace(rules, model_quota=config.model_quota_gpu)
     on_gpu = generator is not None and _on_cuda(generator)
     try:
-        embed = _similarity_embedder(store) if config.similarity_gate else None
+        embed = query_embedder(store) if config.similarity_gate else None
         generated, generation_model = None, _counted(generator)
         if generator is not None and config.generation_enabled:
             generated = generation.generate_pairs(cleaned, config.generation_rules(on_gpu), generation_model,

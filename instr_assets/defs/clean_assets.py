@@ -17,7 +17,7 @@ from .ingest_assets import unified_pairs
 from .metadata import counts, frame_table, image, table_metadata
 from .publication import (accounting_check, check_spec, not_empty_check, published_metadata, stop_unless_checks_pass,
                           upstream_version)
-from .resources import DataStoreResource, cached_embedder
+from .resources import DataStoreResource, query_embedder
 
 
 @dg.asset(
@@ -54,8 +54,7 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
         cleaned = stage.read_table("cleaned_pairs")
         if config.semantic_dedup:
             started = time.perf_counter()
-            embedder = cached_embedder(store)
-            cleaned, semantic = semantic_dedup.semantic_duplicates(cleaned, lambda texts: embedder.embed(texts, "query"),
+            cleaned, semantic = semantic_dedup.semantic_duplicates(cleaned, query_embedder(store),
                                                                    config.semantic_rules())
             stage.write_table("cleaned_pairs", cleaned)
             rejected = pl.concat([rejected, semantic])

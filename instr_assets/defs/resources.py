@@ -22,3 +22,9 @@ def cached_embedder(store: DataStore):
     from instr_assets.core.models.runtime.embeddings import Embedder
 
     return Embedder(cache=OutputCache.in_folder(store.root))
+
+
+def query_embedder(store: DataStore):
+    """texts -> unit vectors, embedded as e5 queries (short texts compared with each other), cached."""
+    embedder = cached_embedder(store)
+    return lambda texts: embedder.embed(texts, "query")
