@@ -186,7 +186,8 @@ def child_clean(work: Path, workers: int | None) -> None:
     sampler.start()
     load0, cpu0 = os.getloadavg()[0], _cpu_s()
     t0 = time.perf_counter()
-    rejected = cleaning.clean_parquet(src, out, rules, timings)
+    report: dict = {}
+    rejected = cleaning.clean_parquet(src, out, rules, timings, report=report)
     seconds = time.perf_counter() - t0
     cpu = _cpu_s() - cpu0
     sampler.stop()
@@ -197,7 +198,7 @@ def child_clean(work: Path, workers: int | None) -> None:
     rejected.select("pair_id", "reason", "detail", "kept_pair_id").write_parquet(work / "rejected.parquet")
     _write_json(work / "clean.json", {
         "n": pq.ParquetFile(src).metadata.num_rows, "seconds": seconds, "cpu_s": cpu,
-        "load_avg_1min": [load0, os.getloadavg()[0]], "timings": timings,
+        "load_avg_1min": [load0, os.getloadavg()[0]], "timings": timings, "report": report,
         "rules": {"workers": rules.workers, "chunk_rows": rules.chunk_rows,
                   "near_dup": dataclasses.asdict(rules.near_dup)},
         "kept": cleaned.height, "rejected": rejected.height,

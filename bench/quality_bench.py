@@ -131,11 +131,14 @@ def contamination_rules(shared: Path) -> dict | None:
     return {"decontamination": rules_type(eval_files=(str(shared / MT_BENCH),))}
 
 
-def run_cleaner(frame: pl.DataFrame, extra: dict) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+def run_cleaner(frame: pl.DataFrame, extra: dict, report: dict) -> tuple[pl.DataFrame, pl.DataFrame, float]:
     from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
     rules = CleanRules(**extra)
     t0 = time.perf_counter()
-    cleaned, rejected = clean_pairs(frame, rules)
+    try:
+        cleaned, rejected = clean_pairs(frame, rules, report=report)
+    except TypeError:  # a tree from before the truncation model's report
+        cleaned, rejected = clean_pairs(frame, rules)
     return cleaned, rejected, time.perf_counter() - t0
 
 
@@ -300,7 +303,7 @@ def main() -> None:
                      "are planted (the frame stays the same) and count as missed" if extra is None
                      else f"contamination: {MT_BENCH} marked as an evaluation set (decontamination.eval_files)")
     base, base_notes, names = None, {"read from": str(args.frames)}, {}
-    results, notes, seconds, first = [], [], [], None
+    results, notes, seconds, first, reports = [], [], [], None, []
     for seed in args.seeds:
         stored = args.frames / f"seed{seed}" if args.frames else None
         if stored and (stored / "frame.parquet").is_file():
@@ -313,7 +316,8 @@ def main() -> None:
             frame, truth, seed_notes = build(shared, base[0], base[2], names, seed)
             if stored:
                 write_frame(stored, frame, truth, seed_notes)
-        cleaned, rejected, secs = run_cleaner(frame, extra or {})
+        reports.append({})
+        cleaned, rejected, secs = run_cleaner(frame, extra or {}, reports[-1])
         results.append(score(frame, truth, cleaned, rejected))
         notes.append(seed_notes)
         seconds.append(secs)
@@ -325,7 +329,7 @@ def main() -> None:
     meta = {"seeds": args.seeds, "frames": "built" if base is not None else f"read from {args.frames}",
             "base": base_notes, "names_harvested": {k: len(v) for k, v in names.items()},
             "seed0_notes": notes[0], "frame_fingerprints": [n["frame_fingerprint"] for n in notes],
-            "clean_seconds": seconds, "contamination": contamination,
+            "clean_seconds": seconds, "contamination": contamination, "clean_reports": reports,
             "code": str(Path(instr_assets.__file__).parent.parent), "total_seconds": time.perf_counter() - t0}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "seed0": seed0, "pooled": pooled},

@@ -201,6 +201,9 @@ def write_markdown(path: Path, seed0: dict, pooled: dict, meta: dict, before: di
              f"real base rows, {n0['planted_rows']} planted, {n0['real_slot_rows']} real rows with unfilled slots). "
              f"clean_pairs took {', '.join(f'{t:.1f}' for t in meta['clean_seconds'])} s per seed; the whole run "
              f"{meta['total_seconds']:.0f} s (frames {meta['frames']}). {meta['contamination']}", "",
+             *(["Truncation model per seed: " + "; ".join(
+                 ", ".join(f"{k} {v}" for k, v in r.get("truncation_model", {}).items()) for r in meta["clean_reports"]), ""]
+               if meta.get("clean_reports") else []),
              f"**Untouched real rows rejected: seed 0 {u0['rejected']} of {u0['rows']} "
              f"({100 * u0['false_rejection_rate']:.2f}%), pooled {up['rejected']} of {up['rows']} "
              f"({100 * up['false_rejection_rate']:.2f}%)** — raw counts, before hand reading (the base rows are the "

@@ -120,6 +120,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--show", type=int, default=0, help="list up to N flagged originals and N missed cuts")
     ap.add_argument("--data", type=Path, default=SHARED)
+    ap.add_argument("--model", action="store_true",
+                    help="also run the truncation model (core/clean/ending_model.py) on what the rules leave")
     args = ap.parse_args()
     rows = load_answers(args.data)
     print(f"{len(rows)} answers: {dict(Counter((r['lang'], r['source']) for r in rows))}")
@@ -169,7 +171,7 @@ def main() -> None:
                 total[row["lang"], kind] += 1
                 caught[row["lang"], kind] += bool(hit)
                 if not hit:
-                    misses.append((row["lang"], kind, text))
+                    misses.append((row["lang"], kind, text, row["prompt"]))
 
     print(f"\nrecall on cut copies (seeds {args.seeds}):")
     for lang in ("en", "zh"):
@@ -190,6 +192,8 @@ def main() -> None:
     print(f"cost: {per_original:.1f} µs per original (most end on a full stop), "
           f"{cut_time / n_cuts * 1e6:.1f} µs per cut copy (all judged in full), "
           f"{load_seconds:.2f} s once per process for the word lists")
+    if args.model:
+        model_report(rows, misses, total, caught)
     if args.show:
         print("\nflagged originals:")
         for row, detail in fp_rows[:args.show]:
@@ -199,8 +203,57 @@ def main() -> None:
             print(f"  [{row['lang']} {row['source']}] {detail}")
         print("\nmissed cuts:")
         r = random.Random(1)
-        for lang, kind, text in r.sample(misses, min(args.show, len(misses))):
+        for lang, kind, text, _ in r.sample(misses, min(args.show, len(misses))):
             print(f"  [{lang} {kind}] …{text[-160:]!r}")
+
+
+def model_verdicts(items: list[tuple[str, str, str]]) -> list[bool]:
+    """For (lang, prompt, text) items the rules pass: whether the truncation model (its defaults, mode on)
+    calls the text cut off."""
+    import tempfile
+
+    import polars as pl
+
+    from instr_assets.core.clean.ending_model import EndingRules, candidate_mask, check
+    from instr_assets.core.models.runtime.cache import OutputCache
+
+    rules = EndingRules(mode="on")
+    ids = [str(i) for i in range(len(items))]
+    frame = pl.DataFrame({"raw_id": ids, "pair_id": ids, "source": ["dev"] * len(ids),
+                          "lang": [i[0] for i in items], "instruction": [i[1] for i in items],
+                          "input": [""] * len(ids), "response": [i[2] for i in items]})
+    candidates = frame.filter(candidate_mask(frame, rules))
+    with tempfile.TemporaryDirectory() as tmp:
+        gone = set(check(candidates.height, lambda: candidates, rules, OutputCache(Path(tmp) / "c.sqlite"))
+                   .rejected["raw_id"].to_list())
+    return [i in gone for i in ids]
+
+
+def model_report(rows: list[dict], misses: list[tuple], total: Counter, caught: Counter) -> None:
+    """Recall of rules + model on the cut copies, and what the model adds to the false positives: on the
+    originals the rules pass, and on finished answers with their final stop removed."""
+    extra = Counter()
+    for (lang, kind, _, _), cut in zip(misses, model_verdicts([(m[0], m[3], m[2]) for m in misses])):
+        extra[lang, kind] += cut
+    print("\nrules + truncation model, recall on cut copies:")
+    for lang in ("en", "zh"):
+        kinds = sorted(k for lg, k in total if lg == lang)
+        n, c = sum(total[lang, k] for k in kinds), sum(caught[lang, k] + extra[lang, k] for k in kinds)
+        parts = ", ".join(f"{k} {caught[lang, k] + extra[lang, k]}/{total[lang, k]}" for k in kinds)
+        print(f"  {lang}: {c}/{n} = {c / n:.1%}  ({parts})")
+    passed = [r for r in rows if not truncated(r["answer"], prompt=r["prompt"])]
+    stopped = []
+    for r in rows:
+        stripped = _FINAL_STOP.sub("", r["answer"])
+        if stripped != r["answer"] and stripped[-1:].isalnum() and not truncated(stripped, prompt=r["prompt"]):
+            stopped.append({**r, "answer": stripped})
+    print("what the model adds to the false positives:")
+    for name, group in (("originals", passed), ("stop removed", stopped)):
+        verdicts = model_verdicts([(r["lang"], r["prompt"], r["answer"]) for r in group])
+        for lang in ("en", "zh"):
+            flags = [(r, v) for r, v in zip(group, verdicts) if r["lang"] == lang]
+            hits = [r for r, v in flags if v]
+            print(f"  {name} {lang}: {len(hits)}/{len(flags)}" + "".join(f"\n      …{r['answer'][-100:]!r}" for r in hits[:6]))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ os.environ.setdefault("INSTR_ASSETS_DIFFICULTY_MODEL", "tiny")
 # augmented_pairs' model operators, generation and judge run on the deterministic fake model in tests (the bundled
 # GGUF takes minutes a run on a CPU); tests of the real model name it in their config.
 os.environ.setdefault("INSTR_ASSETS_AUGMENT_MODEL", "fake")
+# The cleaning stage's truncation model (SmolLM2) is off in tests; tests of it switch it on in their rules.
+os.environ.setdefault("INSTR_ASSETS_TRUNCATION_MODEL", "off")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -17,7 +17,7 @@ from .ingest_assets import unified_pairs
 from .metadata import counts, frame_table, image, table_metadata
 from .publication import (accounting_check, check_spec, not_empty_check, published_metadata, stop_unless_checks_pass,
                           upstream_version)
-from .resources import DataStoreResource, query_embedder
+from .resources import DataStoreResource, model_cache, query_embedder
 
 
 @dg.asset(
@@ -48,9 +48,10 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
     unified = unified_version.read_table("unified_pairs", columns=["raw_id", "source", "lang"])
     evaluation = evaluation_sources(raw_version.read_table("raw_source_options")["options_json"].to_list())
     timings: dict[str, float] = {}
+    report: dict = {}
     with store.publishing("cleaned_pairs") as stage:
         rejected = cleaning.clean_parquet(unified_version.table_path("unified_pairs"), stage.table_path("cleaned_pairs"),
-                                          config.rules(evaluation), timings)
+                                          config.rules(evaluation), timings, model_cache(store), report)
         cleaned = stage.read_table("cleaned_pairs")
         if config.semantic_dedup:
             started = time.perf_counter()
@@ -81,6 +82,7 @@ def cleaned_pairs(context: dg.AssetExecutionContext, config: CleanConfig, data_s
             "pii_redacted_pairs": int(cleaned["pii_kinds"].is_not_null().sum()),
             "pairs_per_lang": counts(cleaned, "lang"),
             "near_duplicate_clusters_over_1": int((clusters["len"] > 1).sum()),
+            "truncation_model": report["truncation_model"],
             "seconds_per_operator": frame_table(pl.DataFrame({"operator": list(timings), "seconds": [round(v, 2) for v in timings.values()]},
                                                               schema={"operator": pl.Utf8, "seconds": pl.Float64})),
             "length_histograms": image(plots.length_histograms(cleaned), "instruction and response length by language"),

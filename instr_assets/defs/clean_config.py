@@ -10,7 +10,8 @@ from typing import Literal, Optional
 import dagster as dg
 from pydantic import Field
 
-from instr_assets.core.clean import cleaning, decontaminate, dup_verify, near_dedup, pii, quality, safety, semantic_dedup
+from instr_assets.core.clean import (cleaning, decontaminate, dup_verify, ending_model, near_dedup, pii, quality, safety,
+                                     semantic_dedup)
 
 _RULES = cleaning.CleanRules()
 _Q = _RULES.quality
@@ -19,6 +20,7 @@ _NEAR = _RULES.near_dup
 _VERIFY = _RULES.near_dup_verify
 _DECON = _RULES.decontamination
 _SEMANTIC = semantic_dedup.SemanticDedupRules()
+_ENDING = _RULES.ending
 
 
 class CleanConfig(dg.Config):
@@ -42,6 +44,16 @@ class CleanConfig(dg.Config):
     truncation_consistent_lines: int = Field(default=_Q.truncation_consistent_lines, ge=0, description="a last "
                                              "paragraph without a full stop is cut off when at least this many earlier "
                                              "ones all end on one; 0: a missing final stop alone never counts")
+    truncation_model: Literal["auto", "on", "off"] = Field(
+        default=_ENDING.mode, description="the base model judges answers the truncation rules leave open (prose ending on "
+        "a word without a full stop) by the probability that the text ends there; 'auto' does so when the candidates "
+        "fit truncation_model_max_candidates or a GPU is present (about 0.1-0.2 s a candidate on a CPU, cached)")
+    truncation_model_max_candidates: int = Field(default=_ENDING.max_candidates, ge=1,
+                                                 description="in 'auto' mode, more candidates than this skip the check on a CPU")
+    truncation_model_threshold_en: float = Field(default=_ENDING.threshold_en, ge=0, lt=1,
+                                                 description="an English answer whose probability of ending is below this is cut off")
+    truncation_model_threshold_zh: float = Field(default=_ENDING.threshold_zh, ge=0, lt=1,
+                                                 description="the same for Chinese (a clause mark counts as an ending)")
     disabled_filters: list[str] = Field(default=[], description=f"quality filters to skip, any of {list(quality.FILTERS)}")
     blocklist_file: str = Field(default=str(quality.DEFAULT_BLOCKLIST), description="one unsafe term per line; empty for none")
     # PII
@@ -137,7 +149,10 @@ class CleanConfig(dg.Config):
             safety_action=self.safety_action, safety_categories=tuple(self.safety_categories),
             decontamination=decontaminate.DecontaminationRules(
                 evaluation_sources, tuple(self.decontaminate_against),
-                self.contamination_ngram_words, self.contamination_ngram_chars_zh))
+                self.contamination_ngram_words, self.contamination_ngram_chars_zh),
+            ending=ending_model.EndingRules(
+                mode=self.truncation_model, threshold_en=self.truncation_model_threshold_en,
+                threshold_zh=self.truncation_model_threshold_zh, max_candidates=self.truncation_model_max_candidates))
         try:
             cleaning.validate_rules(rules)
         except ValueError as e:

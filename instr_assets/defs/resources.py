@@ -16,12 +16,18 @@ class DataStoreResource(dg.ConfigurableResource):
         return DataStore(self.root)
 
 
+def model_cache(store: DataStore):
+    """The runtime's content cache of every model output, one SQLite file in the output folder."""
+    from instr_assets.core.models.runtime.cache import OutputCache
+
+    return OutputCache.in_folder(store.root)
+
+
 def cached_embedder(store: DataStore):
     """multilingual-e5-small behind the runtime's content cache, so a rebuild embeds nothing it has seen."""
-    from instr_assets.core.models.runtime.cache import OutputCache
     from instr_assets.core.models.runtime.embeddings import Embedder
 
-    return Embedder(cache=OutputCache.in_folder(store.root))
+    return Embedder(cache=model_cache(store))
 
 
 def query_embedder(store: DataStore):

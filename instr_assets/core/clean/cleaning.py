@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from . import decontaminate, language, safety
+from . import decontaminate, ending_model, language, safety
 from .dedup import SOURCE_ORDER, dup_keys, kept_because, near_dup_features, near_duplicates, preference_keys
 from .dup_verify import VerifyRules
 from .dup_verify import validate as validate_dup_verify
@@ -47,7 +47,8 @@ REJECT_SCHEMA = {
 }
 PII_ACTIONS = ("redact", "drop", "off")
 NEAR_DUP_ACTIONS = ("drop", "keep", "off")
-OPERATORS = ("normalize", "pii", "language", "quality", "safety", "decontaminate", "exact_dedup", "near_dedup")
+OPERATORS = ("normalize", "pii", "language", "quality", "safety", "decontaminate", "truncation_model", "exact_dedup",
+             "near_dedup")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class CleanRules:
     safety_categories: tuple[str, ...] = safety.CATEGORIES
     # Evaluation sets kept out of training (decontaminate.py).
     decontamination: decontaminate.DecontaminationRules = field(default_factory=decontaminate.DecontaminationRules)
+    # The base model's reading of answers the truncation rules leave open (ending_model.py).
+    ending: ending_model.EndingRules = field(default_factory=ending_model.EndingRules)
     # Built by clean_parquet from `decontamination` and its input, not set by hand.
     eval_index: decontaminate.EvalIndex | None = field(default=None, compare=False, repr=False)
 
@@ -97,6 +100,7 @@ def validate_rules(rules: CleanRules) -> None:
     validate_dup_verify(rules.near_dup_verify)
     safety.validate(rules.safety_categories, rules.safety_action)
     decontaminate.validate(rules.decontamination)
+    rules.ending.validate()
 
 
 _TEXT_FIELDS = ("instruction", "input", "response", "system")
@@ -307,9 +311,12 @@ def _clean_row_group(src: Path, group: int, out_dir: Path, rules: CleanRules) ->
         if rules.near_dup_action != "off":
             sig, shared = near_dup_features(kept, preference["_text"], rules.near_dup)
         seconds["near_dedup"] += time.perf_counter() - t
+        t = time.perf_counter()
+        candidates = ending_model.candidate_mask(kept, rules.ending)
+        seconds["truncation_model"] = time.perf_counter() - t
         path = out_dir / f"part-{group:05d}-{i:04d}.parquet"
         keys = pl.concat([kept.select("raw_id", "pair_id", "norm_hash", "_prefix_keys", *SOURCE_ORDER,
-                                      n_msgs=pl.col("messages").list.len()),
+                                      n_msgs=pl.col("messages").list.len()).with_columns(candidates),
                           preference.drop("_text").with_columns(prompt_key=shared[0], response_key=shared[1])],
                          how="horizontal")
         # Uncompressed: a part file is read back twice and then deleted; lz4 cost four times the CPU of writing
@@ -348,11 +355,13 @@ def _run_workers(src: Path, out_dir: Path, rules: CleanRules, map_jobs=map) -> l
 
 
 def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map_jobs,
-           workers: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+           workers: int, gone: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(raw_id -> cluster_id of the rows kept, exact-duplicate rejects, near-duplicate rejects) over the parts'
-    keys; the near-duplicate check runs through `map_jobs` in `workers` shards."""
+    keys less the raw_ids in `gone` (rejected since); the near-duplicate check runs through `map_jobs` in
+    `workers` shards."""
     t = time.perf_counter()
-    keys = pl.concat([p.keys for p in parts]).with_row_index("_i")
+    # `_i` is a row's place in the part files (signatures and texts are found by it): numbered before any goes.
+    keys = pl.concat([p.keys for p in parts]).with_row_index("_i").filter(~pl.col("raw_id").is_in(gone.implode()))
     # Exact duplicates (same normalized conversation, folded unless exact_dup_fold is off) are resolved in
     # SQL on the key columns of the keys that occur more than once (a key seen once is its own first copy):
     # the best copy by PREFERENCE wins, then the first by source order.
@@ -385,6 +394,22 @@ def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map
     return clusters, dups, near
 
 
+def _model_endings(parts: list[_Part], rules: ending_model.EndingRules, cache) -> ending_model.EndingRun:
+    """The base model's check of the answers the truncation rules left open (the rows the workers flagged as
+    candidates); its rejects must stay out of dedup."""
+    flagged = [p.keys.filter(pl.col("ending_candidate"))["raw_id"] for p in parts]
+    run = ending_model.check(
+        sum(len(f) for f in flagged),
+        lambda: pl.concat([pl.scan_parquet(p.path).select(*_CANDIDATE_COLUMNS).filter(pl.col("raw_id").is_in(f.implode()))
+                           for p, f in zip(parts, flagged) if len(f)]).collect(),
+        rules, cache)
+    rejected = run.rejected.with_columns(kept_pair_id=pl.lit(None, pl.Utf8)).select(*REJECT_SCHEMA).cast(REJECT_SCHEMA)
+    return ending_model.EndingRun(rejected, run.summary)
+
+
+_CANDIDATE_COLUMNS = ("raw_id", "pair_id", "source", "lang", "response")
+
+
 def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path, row_group_rows: int) -> None:
     """The part files' rows that stay (those in `clusters`), with their cluster_id, into one Parquet file, in
     part order. polars' streaming engine reads, joins, encodes and compresses a few row groups at a time on
@@ -395,15 +420,20 @@ def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path, row_group
 
 
 def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRules = CleanRules(),
-                  timings: dict[str, float] | None = None) -> pl.DataFrame:
+                  timings: dict[str, float] | None = None, model_cache=None, report: dict | None = None
+                  ) -> pl.DataFrame:
     """Clean the unified pairs in Parquet file `src` into Parquet file `out`; returns the rejected rows.
 
     Streams: worker processes read row groups of `src` and write their kept rows to part files; only dedup
     keys and MinHash signatures come back to this process, so memory stays bounded by a chunk's rows plus
     the signatures. When `timings` is a dict it receives the seconds per operator (summed over worker
-    processes for the per-row operators and signatures) and the wall-clock total under 'total'.
+    processes for the per-row operators and signatures) and the wall-clock total under 'total'. The
+    truncation model's outputs go through `model_cache` (an OutputCache; a throwaway one when None), and its
+    summary into `report['truncation_model']` when `report` is a dict.
     """
     validate_rules(rules)
+    if "truncated" in rules.quality.disabled:
+        rules = replace(rules, ending=replace(rules.ending, mode="off"))
     src, out = Path(src), Path(out)
     t0 = time.perf_counter()
     seconds = dict.fromkeys(OPERATORS, 0.0)
@@ -426,23 +456,33 @@ def clean_parquet(src: str | os.PathLike, out: str | os.PathLike, rules: CleanRu
             for part in parts:
                 for name, value in part.seconds.items():
                     seconds[name] += value
-            clusters, dups, near = _dedup(parts, rules, seconds, map_jobs, workers)
+            t = time.perf_counter()
+            if model_cache is None:
+                from ..models.runtime.cache import OutputCache
+
+                model_cache = OutputCache(parts_dir / "model_cache.sqlite")
+            ending = _model_endings(parts, rules.ending, model_cache)
+            seconds["truncation_model"] += time.perf_counter() - t
+            if report is not None:
+                report["truncation_model"] = ending.summary
+            clusters, dups, near = _dedup(parts, rules, seconds, map_jobs, workers, ending.rejected["raw_id"])
         t = time.perf_counter()
         _write_kept(parts, clusters, out, rules.chunk_rows)
         seconds["write"] = time.perf_counter() - t
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
-    rejected = pl.concat([*(p.rejected for p in parts), dups.cast(REJECT_SCHEMA), near.cast(REJECT_SCHEMA)])
+    rejected = pl.concat([*(p.rejected for p in parts), ending.rejected, dups.cast(REJECT_SCHEMA),
+                          near.cast(REJECT_SCHEMA)])
     if timings is not None:
         timings.update(seconds, total=time.perf_counter() - t0)
     return rejected
 
 
-def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules(),
-                timings: dict[str, float] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def clean_pairs(unified: pl.DataFrame, rules: CleanRules = CleanRules(), timings: dict[str, float] | None = None,
+                model_cache=None, report: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cleaned, rejected) for a frame in memory; see `clean_parquet`, which this runs through temp files."""
     with tempfile.TemporaryDirectory(prefix="clean-") as tmp:
         src, out = Path(tmp) / "unified.parquet", Path(tmp) / "cleaned.parquet"
         unified.write_parquet(src, row_group_size=rules.chunk_rows)
-        rejected = clean_parquet(src, out, rules, timings)
+        rejected = clean_parquet(src, out, rules, timings, model_cache, report)
         return pl.read_parquet(out), rejected

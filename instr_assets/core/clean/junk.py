@@ -243,7 +243,7 @@ def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = 
         return ("truncated", f"{detail}: {text[-40:]!r}") if detail else None
     # An answer quoted from the prompt (an extractive span) ends where its source does; checked first, as
     # reading comprehension sets are full of short spans.
-    if _quoted_whole(text, prompt):
+    if quoted_whole(text, prompt):
         return None
     detail = (_cut_off(text, last_line, rules) or _cut_in_copied_word(text, prompt)
               or _headless_last_item(text, last_line) or _unfinished_last_sentence(text, last_line, rules)
@@ -336,7 +336,7 @@ def _only_inside_words(parts: tuple[str, ...], prompt: str, word_start: bool = F
     return found
 
 
-def _quoted_whole(text: str, prompt: str) -> bool:
+def quoted_whole(text: str, prompt: str) -> bool:
     """An answer copied from the prompt (an extractive span) that ends where a word of it does; a long one
     only where a clause of the prompt ends."""
     if text not in prompt or (_LATIN_LETTER.fullmatch(text[-1]) and _only_inside_words((text,), prompt)):

@@ -1,0 +1,206 @@
+"""A language model's word on whether an answer can end where it does: the evidence `junk.truncated` lacks.
+
+A generation stopped by a length limit right after a whole word ("… converts light energy into chemical",
+"目前我") leaves no mark in the text that rules can read: no dangling article, no open bracket, no word stub.
+A language model reading the last tokens can tell: after a finished clause it expects a full stop, a line
+break or the end of the text; after "into chemical" it expects a noun. So each candidate gets one forward pass
+of the base model over its last `context_tokens` tokens, and the probability that the next token ends the
+sentence (., !, ?, a line break, end of text; in Chinese also the clause marks ，、：；). Below the language's
+threshold the answer is `truncated`.
+
+Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
+on a letter or a Han character, in prose (not code, a table row or a span copied from the prompt), with a last
+line of at least a few words. Outputs are cached by content (model hash, text tail, settings) like every model
+output, so a rebuild scores nothing it has seen. A forward pass costs about 0.1-0.2 s per candidate on a CPU
+core pair, so `mode='auto'` runs it only when the candidates fit `max_candidates` (or a GPU is present); the
+run reports what it did. Thresholds are calibrated on bench/truncation_dev.py's development answers (figures
+in BENCHMARKS.md, "Cleaning quality on real data").
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import polars as pl
+
+from .junk import quoted_whole
+from .textshape import is_code_line, is_table_row
+
+_log = logging.getLogger(__name__)
+
+MODES = ("auto", "on", "off")
+# Bump when the way a probability is computed changes: cached values of the old way are then never reused.
+SCORING_VERSION = 1
+# What may follow a finished text: a sentence end or a line break, and in Chinese a clause mark too (a cut at a
+# clause's end reads finished and is left to the rules).
+_END_EN = re.compile(r"\s*[.!?\n]")
+_END_ZH = re.compile(r"\s*[.!?\n。！？，、：；]")
+# The answer ends on a letter or a Han character (digits and symbols end lists of figures, formulas, codes).
+_OPEN_END = r"[A-Za-z\u4e00-\u9fff]\s*$"
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_WORD = re.compile(r"[A-Za-z]+")
+_URL_END = re.compile(r"(?:https?://|www\.)\S+$")
+
+
+@dataclass(frozen=True)
+class EndingRules:
+    # 'auto' unless INSTR_ASSETS_TRUNCATION_MODEL says otherwise (the tests switch it off: a tiny random model
+    # would cut at random, and SmolLM2 takes seconds a batch).
+    mode: Literal["auto", "on", "off"] = field(default_factory=lambda: os.environ.get("INSTR_ASSETS_TRUNCATION_MODEL", "auto"))
+    model: str = "smollm2"
+    # Probability of a sentence end below which the answer is cut off, per language.
+    threshold_en: float = 0.01
+    threshold_zh: float = 0.02
+    context_tokens: int = 48
+    # In 'auto' mode, more candidates than this skip the check on a CPU (the run says so).
+    max_candidates: int = 2000
+    # The last line must have this many words (English) or Han characters (Chinese) to be judged: short
+    # answers, labels and titles end as they like.
+    min_words: int = 3
+    min_chars_zh: int = 6
+    batch_size: int = 32
+    threads: int = 2
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"truncation_model: {self.mode!r} is not one of {MODES}")
+        for name in ("threshold_en", "threshold_zh"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"truncation_model_{name}: must be in [0, 1), got {getattr(self, name)}")
+        for name in ("context_tokens", "batch_size", "threads", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"truncation_model_{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class EndingRun:
+    rejected: pl.DataFrame  # raw_id, pair_id, source, reason 'truncated', detail
+    summary: dict  # what the check did: candidates, scored, computed (not from the cache), skipped and why
+
+
+def candidate_mask(frame: pl.DataFrame, rules: EndingRules) -> pl.Series:
+    """Which rows of `frame` (lang, instruction, input, response) the model is asked about (all False when the
+    check is off)."""
+    if rules.mode == "off" or not frame.height:
+        return pl.Series("ending_candidate", [False] * frame.height, pl.Boolean)
+    open_end = (pl.col("lang").is_in(["en", "zh"]) & pl.col("response").str.contains(_OPEN_END)
+                & (pl.col("response").str.count_matches("```") % 2 == 0))
+    flags = frame.select(open_end.fill_null(False).alias("open"))["open"].to_numpy().copy()
+    # Python reads only the open-ended rows (about one in ten of real answers).
+    rows = frame.filter(pl.Series(flags)).select("lang", "instruction", "input", "response").iter_rows()
+    for i, row in zip(flags.nonzero()[0], rows):
+        flags[i] = _judged(row[3].rstrip(), row[0], f"{row[1]}\n{row[2] or ''}", rules)
+    return pl.Series("ending_candidate", flags, pl.Boolean)
+
+
+def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
+    last_line = text[text.rfind("\n") + 1:]
+    if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
+        return False
+    if lang == "zh":
+        return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
+    return len(_WORD.findall(last_line)) >= rules.min_words
+
+
+class _Scorer:
+    """Loads the base model on first use, so a run served wholly from the cache loads nothing."""
+
+    def __init__(self, rules: EndingRules):
+        self.rules, self.model, self.tokenizer, self.computed = rules, None, None, 0
+
+    def _load(self) -> None:
+        import torch
+
+        from ..models.modeling import load_base_model
+
+        self.model, self.tokenizer = load_base_model(self.rules.model)
+        self.model.eval()
+        tok = self.tokenizer
+        pieces = [tok.decode([i]) for i in range(len(tok))]
+        stops = [i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int) and i >= 0]
+        # A full-width mark that the vocabulary spells in two byte pieces (！ ？ ；) starts with a piece shared
+        # by all of them; its probability counts for Chinese.
+        lead = {tok.encode(c, add_special_tokens=False)[0] for c in "！？；" if len(tok.encode(c, add_special_tokens=False)) > 1}
+        self.ends = {
+            "en": torch.tensor(sorted({i for i, p in enumerate(pieces) if _END_EN.match(p)} | set(stops))),
+            "zh": torch.tensor(sorted({i for i, p in enumerate(pieces) if _END_ZH.match(p)} | set(stops) | lead)),
+        }
+
+    def __call__(self, items: list[str]) -> list[float]:
+        import torch
+
+        if self.model is None:
+            self._load()
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.rules.threads)
+        try:
+            out = []
+            for start in range(0, len(items), self.rules.batch_size):
+                out += self._batch(items[start:start + self.rules.batch_size])
+        finally:
+            torch.set_num_threads(before)
+        self.computed += len(items)
+        return out
+
+    def _batch(self, items: list[str]) -> list[float]:
+        import torch
+
+        langs, texts = zip(*(item.split("\t", 1) for item in items))
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][-self.rules.context_tokens:] for t in texts]
+        width = max(len(i) for i in ids)
+        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):  # left padding: every text's last token sits in the last column
+            input_ids[row, width - len(seq):] = torch.tensor(seq)
+            mask[row, width - len(seq):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                logits_to_keep=1).logits[:, -1].float()
+        probs = torch.softmax(logits, dim=-1)
+        return [round(float(probs[row, self.ends[lang]].sum()), 6) for row, lang in enumerate(langs)]
+
+
+def skip_reason(candidates: int, rules: EndingRules) -> str | None:
+    """Why the check does not run on `candidates` candidates, or None when it does."""
+    if rules.mode == "off":
+        return "truncation_model is off"
+    if rules.mode == "auto" and candidates > rules.max_candidates:
+        import torch
+
+        if not torch.cuda.is_available():
+            # Judging only a part of the corpus would make a row's fate depend on the others: all or nothing.
+            return (f"{candidates} candidates over truncation_model_max_candidates={rules.max_candidates} on a CPU "
+                    "(truncation_model='on' scores them all)")
+    return None
+
+
+def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: EndingRules, cache) -> EndingRun:
+    """The check over `total` candidates, which `load_candidates` returns (raw_id, pair_id, source, lang,
+    response) when the check runs: their rejects and the check's summary. `cache` is the runtime's OutputCache."""
+    from ..stratify.difficulty import model_hash
+
+    schema = {"raw_id": pl.Utf8, "pair_id": pl.Utf8, "source": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8}
+    summary = {"mode": rules.mode, "model": rules.model, "candidates": total}
+    why = skip_reason(total, rules)
+    if why or not total:
+        return EndingRun(pl.DataFrame(schema=schema), summary | {"scored": 0, "computed": 0, "rejected": 0}
+                         | ({"skipped": why} if why else {}))
+    candidates = load_candidates()
+    items = [f"{lang}\t{text.rstrip()}" for lang, text in candidates.select("lang", "response").iter_rows()]
+    scorer = _Scorer(rules)
+    fields = {"version": SCORING_VERSION, "context_tokens": rules.context_tokens}
+    probs, _ = cache.through(model_hash(rules.model), "ending", items, fields, scorer, chunk_size=rules.batch_size * 4)
+    thresholds = [rules.threshold_zh if lang == "zh" else rules.threshold_en for lang in candidates["lang"].to_list()]
+    cut = [p < t for p, t in zip(probs, thresholds)]
+    details = [f"the base model gives {p:.4f} (< {t}) that the text ends here: …{r.rstrip()[-40:]!r}"
+               for p, t, r, c in zip(probs, thresholds, candidates["response"].to_list(), cut) if c]
+    rejected = candidates.filter(pl.Series(cut, dtype=pl.Boolean)).select(
+        "raw_id", "pair_id", "source", pl.lit("truncated").alias("reason"), pl.Series("detail", details, pl.Utf8))
+    _log.info("truncation model: %d candidates, %d scored by the model (the rest from the cache), %d cut off",
+              candidates.height, scorer.computed, rejected.height)
+    return EndingRun(rejected.cast(schema), summary | {"scored": len(probs), "computed": scorer.computed,
+                                                       "rejected": rejected.height})

@@ -1,0 +1,105 @@
+"""The base model's check of answers that the truncation rules leave open (core/clean/ending_model.py)."""
+import polars as pl
+import pytest
+
+from instr_assets.core.clean import ending_model
+from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
+from instr_assets.core.clean.ending_model import EndingRules, candidate_mask, skip_reason
+from instr_assets.core.models.runtime.cache import OutputCache
+
+from instr_assets_tests.test_clean_augment_split import unify_alpaca
+
+ON = EndingRules(mode="on")
+
+
+def _frame(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame([{"lang": lang, "instruction": instruction, "input": "", "response": response}
+                         for lang, instruction, response in rows])
+
+
+def test_candidates_are_open_prose_endings_only():
+    frame = _frame(
+        ("en", "Explain tides.", "Tides rise and fall because the moon pulls on the oceans of"),   # open prose
+        ("en", "Explain tides.", "Tides rise and fall because the moon pulls on the oceans."),     # full stop
+        ("en", "Name a colour.", "Deep blue"),                                                    # too short
+        ("en", "Write code.", "for i in range(10):\n    total = total + i"),                      # code
+        ("en", "Make a table.", "| name | age |\n| Ann | 30 |"),                                   # table row
+        ("en", "Where is it?", "Read more at https://example.org/tides"),                          # URL
+        ("en", "Text: The moon pulls on the oceans of the earth. Which body pulls?",
+         "The moon pulls on the oceans of the earth"),                                             # copied span
+        ("zh", "解释潮汐。", "潮汐是由月球对地球海洋的引力造成的，每天大约发生两"),                                  # open prose
+        ("zh", "解释潮汐。", "潮汐是由月球引力造成的。"),                                                    # full stop
+        ("zh", "颜色？", "深蓝色"),                                                                    # too short
+        ("fr", "Explique.", "La lune attire les océans de la terre et"),                           # other language
+    )
+    assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
+                                                   False, False]
+    assert not any(candidate_mask(frame, EndingRules(mode="off")))
+
+
+def test_auto_mode_skips_a_corpus_over_the_budget_on_a_cpu_and_says_so():
+    rules = EndingRules(mode="auto", max_candidates=10)
+    assert skip_reason(10, rules) is None
+    assert "11 candidates over truncation_model_max_candidates=10" in skip_reason(11, rules)
+    assert skip_reason(10**6, EndingRules(mode="on")) is None
+    assert skip_reason(1, EndingRules(mode="off")) == "truncation_model is off"
+    with pytest.raises(ValueError, match="truncation_model_threshold_en"):
+        EndingRules(mode="on", threshold_en=1.5).validate()
+    with pytest.raises(ValueError, match="truncation_model: 'sometimes'"):
+        EndingRules(mode="sometimes").validate()
+
+
+CUT = [
+    "Photosynthesis lets green plants turn sunlight, water and carbon dioxide into sugar, and it releases the "
+    "oxygen that animals need to",
+    "To keep basil fresh, trim the stems and stand them in a glass of water on the kitchen",
+    "光合作用是绿色植物利用阳光把水和二氧化碳转化为糖的过程，同时释放出动物呼吸所需要的",
+]
+WHOLE = [
+    "Photosynthesis lets green plants turn sunlight, water and carbon dioxide into sugar, and it releases the "
+    "oxygen that animals need to breathe",
+    "To keep basil fresh, trim the stems and stand them in a glass of water on the kitchen counter",
+    "光合作用是绿色植物利用阳光把水和二氧化碳转化为糖的过程，同时释放出动物呼吸所需要的氧气",
+]
+
+
+HONEY = ("Bees sip nectar from flowers and carry it home in a second stomach. In the hive they pass it from bee "
+         "to bee, adding enzymes, and then fan it with their wings until most of the water evaporates.")
+
+
+def test_the_bundled_model_rejects_cut_answers_keeps_whole_ones_and_caches(tmp_path):
+    """The real SmolLM2 through the cleaning stage: an answer stopped right after a whole word is `truncated`
+    (the rules alone pass all six), the same answers finished without a full stop stay; a rebuild scores nothing.
+    Near-duplicates after the cut rows are still found (the rows it rejects leave dedup without moving others)."""
+    records = [{"instruction": f"Question {i}: explain this for a beginner.", "input": "", "output": text}
+               for i, text in enumerate(CUT + WHOLE)] + [
+        {"instruction": "How do bees make honey?", "input": "", "output": HONEY},
+        {"instruction": "How do bees make honey?", "input": "", "output": HONEY.replace("nectar", "nectr", 1)}]
+    unified = unify_alpaca(tmp_path, records)
+    off, _ = clean_pairs(unified, CleanRules(ending=EndingRules(mode="off")))
+    assert off.height == 7
+    cache, report = OutputCache(tmp_path / "cache.sqlite"), {}
+    cleaned, rejected = clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=report)
+    assert sorted(rejected["reason"].to_list()) == ["near_duplicate"] + ["truncated"] * 3
+    assert all("the base model gives" in d for d in rejected.filter(pl.col("reason") == "truncated")["detail"])
+    kept = {m[-1]["content"] for m in cleaned["messages"].to_list()}
+    assert kept == set(WHOLE) | {HONEY}
+    assert report["truncation_model"] | {} == {"mode": "on", "model": "smollm2", "candidates": 6, "scored": 6,
+                                               "computed": 6, "rejected": 3}
+    again = {}
+    clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=again)
+    assert again["truncation_model"]["computed"] == 0 and again["truncation_model"]["rejected"] == 3
+
+
+def test_a_disabled_truncation_filter_switches_the_model_off_too(tmp_path, monkeypatch):
+    from instr_assets.core.clean.quality import QualityRules
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model must not be called")
+
+    monkeypatch.setattr(ending_model._Scorer, "__call__", no_model)
+    unified = unify_alpaca(tmp_path, [{"instruction": "Explain tides.", "input": "", "output": CUT[0]}])
+    report = {}
+    cleaned, _ = clean_pairs(unified, CleanRules(quality=QualityRules(disabled=frozenset({"truncated"})), ending=ON),
+                             report=report)
+    assert cleaned.height == 1 and report["truncation_model"]["candidates"] == 0
