@@ -31,13 +31,15 @@ def test_candidates_are_open_prose_endings_only():
         ("zh", "解释潮汐。", "潮汐是由月球引力造成的。"),                                                    # full stop
         ("zh", "颜色？", "深蓝色"),                                                                    # too short
         ("fr", "Explique.", "La lune attire les océans de la terre et"),                           # other language
+        ("en", "Sort: Sam, Ann, Bo, Al", "Al, Ann, Bo, Sam"),                                      # a list of items
+        ("zh", "列出四种水果。", "苹果、香蕉、橙子、葡萄、西瓜、芒果"),                                         # a list of items
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
-                                                   False, False]
+                                                   False, False, False, False]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 
-def test_auto_mode_skips_a_corpus_over_the_budget_on_a_cpu_and_says_so():
+def test_auto_mode_skips_a_corpus_over_the_budget_and_says_so():
     rules = EndingRules(mode="auto", max_candidates=10)
     assert skip_reason(10, rules) is None
     assert "11 candidates over truncation_model_max_candidates=10" in skip_reason(11, rules)
@@ -47,6 +49,8 @@ def test_auto_mode_skips_a_corpus_over_the_budget_on_a_cpu_and_says_so():
         EndingRules(mode="on", threshold_en=1.5).validate()
     with pytest.raises(ValueError, match="truncation_model: 'sometimes'"):
         EndingRules(mode="sometimes").validate()
+    with pytest.raises(ValueError, match="truncation_model_name: 'smollm2' must be 'default' or a .gguf file"):
+        ending_model._model_hash("smollm2")
 
 
 CUT = [
@@ -68,7 +72,7 @@ HONEY = ("Bees sip nectar from flowers and carry it home in a second stomach. In
 
 
 def test_the_bundled_model_rejects_cut_answers_keeps_whole_ones_and_caches(tmp_path):
-    """The real SmolLM2 through the cleaning stage: an answer stopped right after a whole word is `truncated`
+    """The bundled model (Qwen2.5-Coder-1.5B through llama.cpp) in the cleaning stage: an answer stopped right after a whole word is `truncated`
     (the rules alone pass all six), the same answers finished without a full stop stay; a rebuild scores nothing.
     Near-duplicates after the cut rows are still found (the rows it rejects leave dedup without moving others)."""
     records = [{"instruction": f"Question {i}: explain this for a beginner.", "input": "", "output": text}
@@ -81,11 +85,11 @@ def test_the_bundled_model_rejects_cut_answers_keeps_whole_ones_and_caches(tmp_p
     cache, report = OutputCache(tmp_path / "cache.sqlite"), {}
     cleaned, rejected = clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=report)
     assert sorted(rejected["reason"].to_list()) == ["near_duplicate"] + ["truncated"] * 3
-    assert all("the base model gives" in d for d in rejected.filter(pl.col("reason") == "truncated")["detail"])
+    assert all("the model gives" in d for d in rejected.filter(pl.col("reason") == "truncated")["detail"])
     kept = {m[-1]["content"] for m in cleaned["messages"].to_list()}
     assert kept == set(WHOLE) | {HONEY}
-    assert report["truncation_model"] | {} == {"mode": "on", "model": "smollm2", "candidates": 6, "scored": 6,
-                                               "computed": 6, "rejected": 3}
+    assert report["truncation_model"] == {"mode": "on", "model": "default", "candidates": 6, "scored": 6,
+                                          "computed": 6, "rejected": 3}
     again = {}
     clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=again)
     assert again["truncation_model"]["computed"] == 0 and again["truncation_model"]["rejected"] == 3

@@ -45,11 +45,12 @@ class CleanConfig(dg.Config):
                                              "paragraph without a full stop is cut off when at least this many earlier "
                                              "ones all end on one; 0: a missing final stop alone never counts")
     truncation_model: Literal["auto", "on", "off"] = Field(
-        default=_ENDING.mode, description="the base model judges answers the truncation rules leave open (prose ending on "
-        "a word without a full stop) by the probability that the text ends there; 'auto' does so when the candidates "
-        "fit truncation_model_max_candidates or a GPU is present (about 0.1-0.2 s a candidate on a CPU, cached)")
+        default=_ENDING.mode, description="a language model (the bundled Qwen2.5-Coder-1.5B GGUF) judges answers the "
+        "truncation rules leave open (prose ending on a word without a full stop) by the probability that the text ends "
+        "there; 'auto' does so when the candidates fit truncation_model_max_candidates (about 0.6-1.3 s a candidate on "
+        "a CPU, cached)")
     truncation_model_max_candidates: int = Field(default=_ENDING.max_candidates, ge=1,
-                                                 description="in 'auto' mode, more candidates than this skip the check on a CPU")
+                                                 description="in 'auto' mode, more candidates than this skip the check")
     truncation_model_threshold_en: float = Field(default=_ENDING.threshold_en, ge=0, lt=1,
                                                  description="an English answer whose probability of ending is below this is cut off")
     truncation_model_threshold_zh: float = Field(default=_ENDING.threshold_zh, ge=0, lt=1,

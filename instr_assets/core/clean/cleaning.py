@@ -80,7 +80,7 @@ class CleanRules:
     safety_categories: tuple[str, ...] = safety.CATEGORIES
     # Evaluation sets kept out of training (decontaminate.py).
     decontamination: decontaminate.DecontaminationRules = field(default_factory=decontaminate.DecontaminationRules)
-    # The base model's reading of answers the truncation rules leave open (ending_model.py).
+    # A language model's reading of answers the truncation rules leave open (ending_model.py).
     ending: ending_model.EndingRules = field(default_factory=ending_model.EndingRules)
     # Built by clean_parquet from `decontamination` and its input, not set by hand.
     eval_index: decontaminate.EvalIndex | None = field(default=None, compare=False, repr=False)
@@ -395,7 +395,7 @@ def _dedup(parts: list[_Part], rules: CleanRules, seconds: dict[str, float], map
 
 
 def _model_endings(parts: list[_Part], rules: ending_model.EndingRules, cache) -> ending_model.EndingRun:
-    """The base model's check of the answers the truncation rules left open (the rows the workers flagged as
+    """The language model's check of the answers the truncation rules left open (the rows the workers flagged as
     candidates); its rejects must stay out of dedup."""
     flagged = [p.keys.filter(pl.col("ending_candidate"))["raw_id"] for p in parts]
     run = ending_model.check(

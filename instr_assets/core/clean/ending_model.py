@@ -2,19 +2,20 @@
 
 A generation stopped by a length limit right after a whole word ("… converts light energy into chemical",
 "目前我") leaves no mark in the text that rules can read: no dangling article, no open bracket, no word stub.
-A language model reading the last tokens can tell: after a finished clause it expects a full stop, a line
-break or the end of the text; after "into chemical" it expects a noun. So each candidate gets one forward pass
-of the base model over its last `context_tokens` tokens, and the probability that the next token ends the
-sentence (., !, ?, a line break, end of text; in Chinese also the clause marks ，、：；). Below the language's
-threshold the answer is `truncated`.
+A language model reading the last characters can tell: after a finished clause it expects a full stop, a line
+break or the end of the text; after "into chemical" it expects a noun. So each candidate's last
+`context_chars` characters go to the runtime's default model (Qwen2.5-Coder-1.5B-Instruct, through llama.cpp,
+as plain text without a chat template), and the probability that the next token ends the sentence (., !, ?, a
+line break; in Chinese also the clause marks ，、：；) is summed over its most likely next tokens. Below the
+language's threshold the answer is `truncated`.
 
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
-on a letter or a Han character, in prose (not code, a table row or a span copied from the prompt), with a last
-line of at least a few words. Outputs are cached by content (model hash, text tail, settings) like every model
-output, so a rebuild scores nothing it has seen. A forward pass costs about 0.1-0.2 s per candidate on a CPU
-core pair, so `mode='auto'` runs it only when the candidates fit `max_candidates` (or a GPU is present); the
-run reports what it did. Thresholds are calibrated on bench/truncation_dev.py's development answers (figures
-in BENCHMARKS.md, "Cleaning quality on real data").
+on a letter or a Han character, in prose (not code, a table row, a URL or a span copied from the prompt), with a
+last line of at least a few words. Outputs are cached by content (model hash, text tail, settings) like every
+model output, so a rebuild scores nothing it has seen. One candidate costs about 0.6 s (English) to 1.3 s
+(Chinese) on the two CPU cores, so `mode='auto'` runs the check only when the candidates fit `max_candidates`
+and the run reports what it did. The thresholds were chosen on bench/truncation_dev.py's development answers
+(figures in BENCHMARKS.md, "Cleaning quality on real data").
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Literal
 
 import polars as pl
@@ -43,25 +45,27 @@ _OPEN_END = r"[A-Za-z\u4e00-\u9fff]\s*$"
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[A-Za-z]+")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
+_ITEM_SEP = re.compile(r"[,，、;；]")
 
 
 @dataclass(frozen=True)
 class EndingRules:
-    # 'auto' unless INSTR_ASSETS_TRUNCATION_MODEL says otherwise (the tests switch it off: a tiny random model
-    # would cut at random, and SmolLM2 takes seconds a batch).
+    # 'auto' unless INSTR_ASSETS_TRUNCATION_MODEL says otherwise (the tests switch it off: the model takes a
+    # second a candidate).
     mode: Literal["auto", "on", "off"] = field(default_factory=lambda: os.environ.get("INSTR_ASSETS_TRUNCATION_MODEL", "auto"))
-    model: str = "smollm2"
+    # 'default' (the runtime's bundled Qwen2.5-Coder-1.5B-Instruct GGUF) or a .gguf file, run by llama.cpp.
+    model: str = "default"
     # Probability of a sentence end below which the answer is cut off, per language.
     threshold_en: float = 0.01
     threshold_zh: float = 0.02
-    context_tokens: int = 48
-    # In 'auto' mode, more candidates than this skip the check on a CPU (the run says so).
-    max_candidates: int = 2000
+    # The text's last characters the model reads.
+    context_chars: int = 200
+    # In 'auto' mode, more candidates than this skip the check (the run says so): about 10-20 minutes of CPU.
+    max_candidates: int = 1000
     # The last line must have this many words (English) or Han characters (Chinese) to be judged: short
     # answers, labels and titles end as they like.
     min_words: int = 3
     min_chars_zh: int = 6
-    batch_size: int = 32
     threads: int = 2
 
     def validate(self) -> None:
@@ -70,7 +74,7 @@ class EndingRules:
         for name in ("threshold_en", "threshold_zh"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"truncation_model_{name}: must be in [0, 1), got {getattr(self, name)}")
-        for name in ("context_tokens", "batch_size", "threads", "max_candidates"):
+        for name in ("context_chars", "threads", "max_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"truncation_model_{name}: must be >= 1, got {getattr(self, name)}")
 
@@ -100,68 +104,48 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
     last_line = text[text.rfind("\n") + 1:]
     if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
         return False
+    if _enumeration(last_line):
+        return False
     if lang == "zh":
         return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
     return len(_WORD.findall(last_line)) >= rules.min_words
 
 
+def _enumeration(line: str) -> bool:
+    """A line that only lists short items ("Amanda, James, John, Maria", "苹果、香蕉、橙子"): how many there are,
+    a model reading it cannot know, so it always expects one more."""
+    items = [item.strip() for item in _ITEM_SEP.split(line)]
+    return len(items) >= 3 and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items)
+
+
+def _model_hash(name: str) -> str:
+    """What identifies the GGUF file for the cache, without loading it."""
+    from ..models.runtime.default_model import DEFAULT_GGUF_SHA256, stamped_sha256
+
+    if name == "default":
+        return DEFAULT_GGUF_SHA256
+    if not name.endswith(".gguf"):
+        raise ValueError(f"truncation_model_name: {name!r} must be 'default' or a .gguf file")
+    return stamped_sha256(Path(name))
+
+
 class _Scorer:
-    """Loads the base model on first use, so a run served wholly from the cache loads nothing."""
+    """Loads the model on first use, so a run served wholly from the cache loads nothing."""
 
     def __init__(self, rules: EndingRules):
-        self.rules, self.model, self.tokenizer, self.computed = rules, None, None, 0
-
-    def _load(self) -> None:
-        import torch
-
-        from ..models.modeling import load_base_model
-
-        self.model, self.tokenizer = load_base_model(self.rules.model)
-        self.model.eval()
-        tok = self.tokenizer
-        pieces = [tok.decode([i]) for i in range(len(tok))]
-        stops = [i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int) and i >= 0]
-        # A full-width mark that the vocabulary spells in two byte pieces (！ ？ ；) starts with a piece shared
-        # by all of them; its probability counts for Chinese.
-        lead = {tok.encode(c, add_special_tokens=False)[0] for c in "！？；" if len(tok.encode(c, add_special_tokens=False)) > 1}
-        self.ends = {
-            "en": torch.tensor(sorted({i for i, p in enumerate(pieces) if _END_EN.match(p)} | set(stops))),
-            "zh": torch.tensor(sorted({i for i, p in enumerate(pieces) if _END_ZH.match(p)} | set(stops) | lead)),
-        }
+        self.rules, self.model, self.computed = rules, None, 0
 
     def __call__(self, items: list[str]) -> list[float]:
-        import torch
-
         if self.model is None:
-            self._load()
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.rules.threads)
-        try:
-            out = []
-            for start in range(0, len(items), self.rules.batch_size):
-                out += self._batch(items[start:start + self.rules.batch_size])
-        finally:
-            torch.set_num_threads(before)
-        self.computed += len(items)
-        return out
+            from ..models.runtime import load_generator
 
-    def _batch(self, items: list[str]) -> list[float]:
-        import torch
-
+            self.model = load_generator(self.rules.model, threads=self.rules.threads)
         langs, texts = zip(*(item.split("\t", 1) for item in items))
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][-self.rules.context_tokens:] for t in texts]
-        width = max(len(i) for i in ids)
-        input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):  # left padding: every text's last token sits in the last column
-            input_ids[row, width - len(seq):] = torch.tensor(seq)
-            mask[row, width - len(seq):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.no_grad():
-            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                                logits_to_keep=1).logits[:, -1].float()
-        probs = torch.softmax(logits, dim=-1)
-        return [round(float(probs[row, self.ends[lang]].sum()), 6) for row, lang in enumerate(langs)]
+        tops = self.model.next_token_top([t[-self.rules.context_chars:] for t in texts])
+        self.computed += len(items)
+        # Only the top tokens come back: an ending outside them is too unlikely to matter.
+        return [round(sum(p for token, p in top.items() if (_END_ZH if lang == "zh" else _END_EN).match(token)), 6)
+                for lang, top in zip(langs, tops)]
 
 
 def skip_reason(candidates: int, rules: EndingRules) -> str | None:
@@ -169,20 +153,15 @@ def skip_reason(candidates: int, rules: EndingRules) -> str | None:
     if rules.mode == "off":
         return "truncation_model is off"
     if rules.mode == "auto" and candidates > rules.max_candidates:
-        import torch
-
-        if not torch.cuda.is_available():
-            # Judging only a part of the corpus would make a row's fate depend on the others: all or nothing.
-            return (f"{candidates} candidates over truncation_model_max_candidates={rules.max_candidates} on a CPU "
-                    "(truncation_model='on' scores them all)")
+        # Judging only a part of the corpus would make a row's fate depend on the others: all or nothing.
+        return (f"{candidates} candidates over truncation_model_max_candidates={rules.max_candidates} "
+                "(truncation_model='on' scores them all)")
     return None
 
 
 def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: EndingRules, cache) -> EndingRun:
     """The check over `total` candidates, which `load_candidates` returns (raw_id, pair_id, source, lang,
     response) when the check runs: their rejects and the check's summary. `cache` is the runtime's OutputCache."""
-    from ..stratify.difficulty import model_hash
-
     schema = {"raw_id": pl.Utf8, "pair_id": pl.Utf8, "source": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8}
     summary = {"mode": rules.mode, "model": rules.model, "candidates": total}
     why = skip_reason(total, rules)
@@ -192,11 +171,11 @@ def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: Ending
     candidates = load_candidates()
     items = [f"{lang}\t{text.rstrip()}" for lang, text in candidates.select("lang", "response").iter_rows()]
     scorer = _Scorer(rules)
-    fields = {"version": SCORING_VERSION, "context_tokens": rules.context_tokens}
-    probs, _ = cache.through(model_hash(rules.model), "ending", items, fields, scorer, chunk_size=rules.batch_size * 4)
+    fields = {"version": SCORING_VERSION, "context_chars": rules.context_chars}
+    probs, _ = cache.through(_model_hash(rules.model), "ending", items, fields, scorer, chunk_size=16)
     thresholds = [rules.threshold_zh if lang == "zh" else rules.threshold_en for lang in candidates["lang"].to_list()]
     cut = [p < t for p, t in zip(probs, thresholds)]
-    details = [f"the base model gives {p:.4f} (< {t}) that the text ends here: …{r.rstrip()[-40:]!r}"
+    details = [f"the model gives {p:.4f} (< {t}) that the text ends here: …{r.rstrip()[-40:]!r}"
                for p, t, r, c in zip(probs, thresholds, candidates["response"].to_list(), cut) if c]
     rejected = candidates.filter(pl.Series(cut, dtype=pl.Boolean)).select(
         "raw_id", "pair_id", "source", pl.lit("truncated").alias("reason"), pl.Series("detail", details, pl.Utf8))

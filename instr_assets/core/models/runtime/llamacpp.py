@@ -91,3 +91,20 @@ class LlamaCppGenerator:
                         if token in seen else item["logprob"]
             out.append(seen)
         return out
+
+    def next_token_top(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """For each raw text (no chat template: the text itself is the context), its most likely next tokens
+        with their probabilities, the top TOP_LOGPROBS of them: how the model expects the text to go on."""
+        out = []
+        for text in texts:
+            with self._lock:
+                response = self._server.handle_completions({"prompt": text, "max_tokens": 1, "temperature": 0,
+                                                            "n_probs": self.TOP_LOGPROBS})
+            if "choices" not in response:
+                raise RuntimeError(f"{self.model_id}: llama.cpp returned an error: {response}")
+            probs: dict[str, float] = {}
+            for item in response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]:
+                probs[item["token"]] = probs.get(item["token"], 0.0) + math.exp(item["logprob"])
+            out.append(probs)
+        return out
+
