@@ -33,9 +33,11 @@ def test_candidates_are_open_prose_endings_only():
         ("fr", "Explique.", "La lune attire les océans de la terre et"),                           # other language
         ("en", "Sort: Sam, Ann, Bo, Al", "Al, Ann, Bo, Sam"),                                      # a list of items
         ("zh", "列出四种水果。", "苹果、香蕉、橙子、葡萄、西瓜、芒果"),                                         # a list of items
+        ("en", "Group the words.", "Synonyms:\n- Group 1: wish, want"),                              # labelled list
+        ("en", "Explain tides.", "The tides follow the moon: it pulls the water toward"),          # a clause, open
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
-                                                   False, False, False, False]
+                                                   False, False, False, False, False, True]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 

@@ -112,10 +112,13 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
 
 
 def _enumeration(line: str) -> bool:
-    """A line that only lists short items ("Amanda, James, John, Maria", "苹果、香蕉、橙子"): how many there are,
-    a model reading it cannot know, so it always expects one more."""
-    items = [item.strip() for item in _ITEM_SEP.split(line)]
-    return len(items) >= 3 and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items)
+    """A line that only lists short items ("Amanda, James, John, Maria", "苹果、香蕉、橙子", "- Sentence 2: desire,
+    eat"): how many there are, a model reading it cannot know, so it always expects one more. Two items are a
+    list after a label, three without one."""
+    label, colon, rest = line.rpartition(":") if ":" in line else line.rpartition("：")
+    items = [item.strip() for item in _ITEM_SEP.split(rest if colon else line)]
+    return (len(items) >= (2 if colon else 3)
+            and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items))
 
 
 def _model_hash(name: str) -> str:
