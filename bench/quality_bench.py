@@ -46,6 +46,7 @@ import argparse
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import random
 import re
@@ -135,10 +136,9 @@ def run_cleaner(frame: pl.DataFrame, extra: dict, report: dict) -> tuple[pl.Data
     from instr_assets.core.clean.cleaning import CleanRules, clean_pairs
     rules = CleanRules(**extra)
     t0 = time.perf_counter()
-    try:
-        cleaned, rejected = clean_pairs(frame, rules, report=report)
-    except TypeError:  # a tree from before the truncation model's report
-        cleaned, rejected = clean_pairs(frame, rules)
+    # A tree from before the truncation model's report has no `report` parameter.
+    extra_args = {"report": report} if "report" in inspect.signature(clean_pairs).parameters else {}
+    cleaned, rejected = clean_pairs(frame, rules, **extra_args)
     return cleaned, rejected, time.perf_counter() - t0
 
 

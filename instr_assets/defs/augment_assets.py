@@ -18,7 +18,7 @@ from .clean_assets import cleaned_pairs
 from .gx_bridge import Expect, GxRecord
 from .metadata import counts, frame_table, table_metadata
 from .publication import check_spec, published_metadata, stop_unless_checks_pass, upstream_version
-from .resources import DataStoreResource, query_embedder
+from .resources import DataStoreResource, model_cache, query_embedder
 
 
 class AugmentConfig(dg.Config):
@@ -112,7 +112,7 @@ def _model_operator_generator(config: AugmentConfig, store: DataStore, log):
     """(generator behind the OutputCache, '') for the model operators, or (None, why they are off): the default
     model file missing is a warning (a user who ran setup before scripts/fetch_models.sh), any other model that
     fails to load an error."""
-    from instr_assets.core.models.runtime import ModelFileError, OutputCache, default_model_available, load_generator
+    from instr_assets.core.models.runtime import ModelFileError, default_model_available, load_generator
 
     if config.augment_model == "default" and not default_model_available():
         why = ("MODEL OPERATORS OFF, generation and the judge too: the default model file is missing or damaged "
@@ -121,7 +121,7 @@ def _model_operator_generator(config: AugmentConfig, store: DataStore, log):
         return None, why
     try:
         return load_generator(config.augment_model, threads=config.model_threads,
-                              cache=OutputCache.in_folder(store.root)), ""
+                              cache=model_cache(store)), ""
     except (ModelFileError, OSError, ValueError) as e:
         raise dg.Failure(description=f"augmented_pairs: model {config.augment_model!r} for the model operators: {e}")
 

@@ -18,7 +18,7 @@ from .gx_bridge import Expect, GxRecord
 from .metadata import counts, frame_table, image, table_metadata
 from .publication import (accounting_check, check_spec, published_metadata, stop_unless_checks_pass,
                           upstream_version)
-from .resources import DataStoreResource, cached_embedder
+from .resources import DataStoreResource, cached_embedder, model_cache
 
 
 class SplitConfig(dg.Config):
@@ -108,10 +108,8 @@ def stratified_splits(context: dg.AssetExecutionContext, config: SplitConfig, da
         difficulty = None
         difficulty_summary = {"method": "length"}
         if config.difficulty_method == "model":
-            from instr_assets.core.models.runtime.cache import OutputCache
-
             scored = dif.model_difficulty(pairs.filter(~pl.col("is_augmented")), config.difficulty_rules(),
-                                          OutputCache.in_folder(store.root))
+                                          model_cache(store))
             difficulty, difficulty_summary = scored.labels, scored.summary
         result = split.stratify_and_split(pairs, rules, labels, difficulty)
     except ValueError as e:

@@ -23,7 +23,6 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Literal
 
 import polars as pl
@@ -123,13 +122,11 @@ def _enumeration(line: str) -> bool:
 
 def _model_hash(name: str) -> str:
     """What identifies the GGUF file for the cache, without loading it."""
-    from ..models.runtime.default_model import DEFAULT_GGUF_SHA256, stamped_sha256
+    from ..models.runtime import gguf_model_hash
 
-    if name == "default":
-        return DEFAULT_GGUF_SHA256
-    if not name.endswith(".gguf"):
+    if name != "default" and not name.endswith(".gguf"):
         raise ValueError(f"truncation_model_name: {name!r} must be 'default' or a .gguf file")
-    return stamped_sha256(Path(name))
+    return gguf_model_hash(name)
 
 
 class _Scorer:

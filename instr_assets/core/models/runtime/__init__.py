@@ -22,8 +22,18 @@ from instr_assets.core.models.runtime.judge import JudgeScore, judge_score, judg
 __all__ = [
     "CachedGenerator", "ContinuationScorer", "DEFAULT_GGUF_SHA256", "DEFAULT_MODEL_ID", "default_gguf",
     "default_model_available", "FakeGenerator", "GenerationParams", "Generator", "JudgeScore",
-    "ModelFileError", "ModelTimeout", "OutputCache", "generate", "judge_score", "judge_scores", "load_generator",
+    "ModelFileError", "ModelTimeout", "OutputCache", "generate", "gguf_model_hash", "judge_score", "judge_scores", "load_generator",
 ]
+
+
+def gguf_model_hash(model: str) -> str:
+    """What identifies a llama.cpp model ('default' or a .gguf file) in the cache, without loading it."""
+    if model == "default":
+        return DEFAULT_GGUF_SHA256
+    path = Path(model)
+    if not path.is_file():
+        raise ModelFileError(f"GGUF model file {path} does not exist")
+    return stamped_sha256(path)
 
 
 def load_generator(model: str = "default", *, threads: int = 1, cache: OutputCache | None = None,
@@ -38,10 +48,7 @@ def load_generator(model: str = "default", *, threads: int = 1, cache: OutputCac
             inner = LlamaCppGenerator(default_gguf(), model_hash=DEFAULT_GGUF_SHA256, model_id=DEFAULT_MODEL_ID,
                                       threads=threads)
         else:
-            path = Path(model)
-            if not path.is_file():
-                raise ModelFileError(f"GGUF model file {path} does not exist")
-            inner = LlamaCppGenerator(path, model_hash=stamped_sha256(path), threads=threads)
+            inner = LlamaCppGenerator(model, model_hash=gguf_model_hash(model), threads=threads)
     else:
         from instr_assets.core.models.runtime.hf import TransformersGenerator
 

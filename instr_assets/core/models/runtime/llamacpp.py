@@ -54,8 +54,11 @@ class LlamaCppGenerator:
         self.threads = threads
 
     def _chat(self, request: dict) -> dict:
+        return self._request(self._server.handle_chat_completions, request)
+
+    def _request(self, handle, request: dict) -> dict:
         with self._lock:
-            response = self._server.handle_chat_completions(request)
+            response = handle(request)
         if "choices" not in response:
             raise RuntimeError(f"{self.model_id}: llama.cpp returned an error: {response}")
         return response
@@ -97,11 +100,8 @@ class LlamaCppGenerator:
         with their probabilities, the top TOP_LOGPROBS of them: how the model expects the text to go on."""
         out = []
         for text in texts:
-            with self._lock:
-                response = self._server.handle_completions({"prompt": text, "max_tokens": 1, "temperature": 0,
-                                                            "n_probs": self.TOP_LOGPROBS})
-            if "choices" not in response:
-                raise RuntimeError(f"{self.model_id}: llama.cpp returned an error: {response}")
+            response = self._request(self._server.handle_completions, {
+                "prompt": text, "max_tokens": 1, "temperature": 0, "n_probs": self.TOP_LOGPROBS})
             probs: dict[str, float] = {}
             for item in response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]:
                 probs[item["token"]] = probs.get(item["token"], 0.0) + math.exp(item["logprob"])
