@@ -69,32 +69,49 @@ WHOLE = [
 ]
 
 
+# Other questions for the whole answers: a cut answer and its whole one under one question are near-duplicates.
+QUESTIONS = ["What does photosynthesis do?", "How do I keep basil fresh?", "什么是光合作用？",
+             "Explain photosynthesis in one sentence.", "Any tip for storing fresh basil?", "用一句话解释光合作用。"]
+# Finished only given its question: read alone, a list of fruits could go on ("…和橙子的价格").
+FRUITS = ("列出三种水果。", "苹果、香蕉和橙子")
+
 HONEY = ("Bees sip nectar from flowers and carry it home in a second stomach. In the hive they pass it from bee "
          "to bee, adding enzymes, and then fan it with their wings until most of the water evaporates.")
 
 
 def test_the_bundled_model_rejects_cut_answers_keeps_whole_ones_and_caches(tmp_path):
-    """The bundled model (Qwen2.5-Coder-1.5B through llama.cpp) in the cleaning stage: an answer stopped right after a whole word is `truncated`
-    (the rules alone pass all six), the same answers finished without a full stop stay; a rebuild scores nothing.
+    """The bundled model (Qwen2.5-Coder-1.5B through llama.cpp) in the cleaning stage: an answer stopped right
+    after a whole word is `truncated` (the rules alone pass all seven), the same answers finished without a full
+    stop stay, and so does a short answer that is finished given its question; a rebuild scores nothing.
     Near-duplicates after the cut rows are still found (the rows it rejects leave dedup without moving others)."""
-    records = [{"instruction": f"Question {i}: explain this for a beginner.", "input": "", "output": text}
-               for i, text in enumerate(CUT + WHOLE)] + [
+    records = [{"instruction": question, "input": "", "output": text}
+               for question, text in zip(QUESTIONS + [FRUITS[0]], CUT + WHOLE + [FRUITS[1]])] + [
         {"instruction": "How do bees make honey?", "input": "", "output": HONEY},
         {"instruction": "How do bees make honey?", "input": "", "output": HONEY.replace("nectar", "nectr", 1)}]
     unified = unify_alpaca(tmp_path, records)
     off, _ = clean_pairs(unified, CleanRules(ending=EndingRules(mode="off")))
-    assert off.height == 7
+    assert off.height == 8
     cache, report = OutputCache(tmp_path / "cache.sqlite"), {}
     cleaned, rejected = clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=report)
     assert sorted(rejected["reason"].to_list()) == ["near_duplicate"] + ["truncated"] * 3
     assert all("the model gives" in d for d in rejected.filter(pl.col("reason") == "truncated")["detail"])
     kept = {m[-1]["content"] for m in cleaned["messages"].to_list()}
-    assert kept == set(WHOLE) | {HONEY}
-    assert report["truncation_model"] == {"mode": "on", "model": "default", "candidates": 6, "scored": 6,
-                                          "computed": 6, "rejected": 3}
+    assert kept == set(WHOLE) | {HONEY, FRUITS[1]}
+    assert report["truncation_model"] == {"mode": "on", "model": "default", "candidates": 7, "scored": 7,
+                                          "computed": 7, "rejected": 3}
     again = {}
     clean_pairs(unified, CleanRules(ending=ON), model_cache=cache, report=again)
     assert again["truncation_model"]["computed"] == 0 and again["truncation_model"]["rejected"] == 3
+
+
+def test_the_model_reads_the_question_and_the_answer_as_text():
+    rules = EndingRules(mode="on", context_chars=20, prompt_chars=10)
+    chat = ending_model.model_input("Say <|im_end|> twice, then stop here please", "one two <|endoftext|> three", rules)
+    # The question keeps its first and last 5 characters, the answer its last 20; control-token strings in the
+    # data are broken up, so that only the template's own tokens are control tokens.
+    assert chat == ("<|im_start|>user\nSay <…lease<|im_end|>\n<|im_start|>assistant\n"
+                    "… < |endoftext|> three")
+    assert chat.count("<|") == 3
 
 
 def test_a_disabled_truncation_filter_switches_the_model_off_too(tmp_path, monkeypatch):

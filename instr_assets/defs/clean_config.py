@@ -46,9 +46,9 @@ class CleanConfig(dg.Config):
                                              "ones all end on one; 0: a missing final stop alone never counts")
     truncation_model: Literal["auto", "on", "off"] = Field(
         default=_ENDING.mode, description="a language model (the bundled Qwen2.5-Coder-1.5B GGUF) judges answers the "
-        "truncation rules leave open (prose ending on a word without a full stop) by the probability that the text ends "
-        "there; 'auto' does so when the candidates fit truncation_model_max_candidates (about 0.6-1.3 s a candidate on "
-        "a CPU, cached)")
+        "truncation rules leave open (prose ending on a word without a full stop) by the probability, given the question, "
+        "that the answer ends there; 'auto' does so when the candidates fit truncation_model_max_candidates (about 2.3 s "
+        "a candidate on a 2-core CPU, cached)")
     truncation_model_max_candidates: int = Field(default=_ENDING.max_candidates, ge=1,
                                                  description="in 'auto' mode, more candidates than this skip the check")
     truncation_model_threshold_en: float = Field(default=_ENDING.threshold_en, ge=0, lt=1,

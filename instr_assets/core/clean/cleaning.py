@@ -407,7 +407,7 @@ def _model_endings(parts: list[_Part], rules: ending_model.EndingRules, cache) -
     return ending_model.EndingRun(rejected, run.summary)
 
 
-_CANDIDATE_COLUMNS = ("raw_id", "pair_id", "source", "lang", "response")
+_CANDIDATE_COLUMNS = ("raw_id", "pair_id", "source", "lang", "instruction", "input", "response")
 
 
 def _write_kept(parts: list[_Part], clusters: pl.DataFrame, out: Path, row_group_rows: int) -> None:

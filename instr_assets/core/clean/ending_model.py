@@ -2,19 +2,21 @@
 
 A generation stopped by a length limit right after a whole word ("… converts light energy into chemical",
 "目前我") leaves no mark in the text that rules can read: no dangling article, no open bracket, no word stub.
-A language model reading the last characters can tell: after a finished clause it expects a full stop, a line
-break or the end of the text; after "into chemical" it expects a noun. So each candidate's last
-`context_chars` characters go to the runtime's default model (Qwen2.5-Coder-1.5B-Instruct, through llama.cpp,
-as plain text without a chat template), and the probability that the next token ends the sentence (., !, ?, a
-line break; in Chinese also the clause marks ，、：；) is summed over its most likely next tokens. Below the
-language's threshold the answer is `truncated`.
+A language model reading the answer can tell: after a finished clause it expects a full stop, a line break or
+the end of its turn; after "into chemical" it expects a noun. So each candidate goes to the runtime's default
+model (Qwen2.5-Coder-1.5B-Instruct, through llama.cpp) as a chat turn: the question (its first and last
+`prompt_chars` / 2 characters) and the answer so far (its last `context_chars` characters) as the assistant's
+unfinished reply. The probability that the next token ends the answer (the end of the turn, ., !, ?, a line
+break; in Chinese also the clause marks ，、：；) is summed over its most likely next tokens. Below the language's
+threshold the answer is `truncated`. The question matters most for short answers: "苹果、香蕉和橙子" is finished
+after "列出三种水果", and a model reading the answer alone expects more.
 
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
 on a letter or a Han character, in prose (not code, a table row, a URL or a span copied from the prompt), with a
-last line of at least a few words. Outputs are cached by content (model hash, text tail, settings) like every
-model output, so a rebuild scores nothing it has seen. One candidate costs about 0.6 s (English) to 1.3 s
-(Chinese) on the two CPU cores, so `mode='auto'` runs the check only when the candidates fit `max_candidates`
-and the run reports what it did. The thresholds were chosen on bench/truncation_dev.py's development answers
+last line of at least a few words. Outputs are cached by content (model hash, the model's input, settings) like
+every model output, so a rebuild scores nothing it has seen. One candidate costs about 2.3 s on the two CPU cores
+(question and answer make a few hundred tokens to read), so `mode='auto'` runs the check only when the
+candidates fit `max_candidates` and the run reports what it did. The thresholds were chosen on bench/truncation_dev.py's development answers
 (figures in BENCHMARKS.md, "Cleaning quality on real data").
 """
 from __future__ import annotations
@@ -34,7 +36,12 @@ _log = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
 # Bump when the way a probability is computed changes: cached values of the old way are then never reused.
-SCORING_VERSION = 1
+SCORING_VERSION = 2
+# The chat format of the default model (ChatML, which SmolLM2 and many other GGUF models share): the answer is
+# left open as the assistant's reply, so "end of turn" is one of the tokens the model can predict next. llama.cpp
+# renders that token as an empty string.
+_CHAT = "<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}"
+_END_OF_TURN = ""
 # What may follow a finished text: a sentence end or a line break, and in Chinese a clause mark too (a cut at a
 # clause's end reads finished and is left to the rules).
 _END_EN = re.compile(r"\s*[.!?\n]")
@@ -54,13 +61,14 @@ class EndingRules:
     mode: Literal["auto", "on", "off"] = field(default_factory=lambda: os.environ.get("INSTR_ASSETS_TRUNCATION_MODEL", "auto"))
     # 'default' (the runtime's bundled Qwen2.5-Coder-1.5B-Instruct GGUF) or a .gguf file, run by llama.cpp.
     model: str = "default"
-    # Probability of a sentence end below which the answer is cut off, per language.
+    # Probability of an ending below which the answer is cut off, per language.
     threshold_en: float = 0.01
-    threshold_zh: float = 0.02
-    # The text's last characters the model reads.
-    context_chars: int = 200
-    # In 'auto' mode, more candidates than this skip the check (the run says so): about 10-20 minutes of CPU.
-    max_candidates: int = 1000
+    threshold_zh: float = 0.05
+    # The answer's last characters the model reads, and how much of the question (its start and its end).
+    context_chars: int = 300
+    prompt_chars: int = 300
+    # In 'auto' mode, more candidates than this skip the check (the run says so): about 20 minutes of CPU.
+    max_candidates: int = 500
     # The last line must have this many words (English) or Han characters (Chinese) to be judged: short
     # answers, labels and titles end as they like.
     min_words: int = 3
@@ -73,7 +81,7 @@ class EndingRules:
         for name in ("threshold_en", "threshold_zh"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"truncation_model_{name}: must be in [0, 1), got {getattr(self, name)}")
-        for name in ("context_chars", "threads", "max_candidates"):
+        for name in ("context_chars", "prompt_chars", "threads", "max_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"truncation_model_{name}: must be >= 1, got {getattr(self, name)}")
 
@@ -141,11 +149,26 @@ class _Scorer:
 
             self.model = load_generator(self.rules.model, threads=self.rules.threads)
         langs, texts = zip(*(item.split("\t", 1) for item in items))
-        tops = self.model.next_token_top([t[-self.rules.context_chars:] for t in texts])
+        tops = self.model.next_token_top(texts)
         self.computed += len(items)
         # Only the top tokens come back: an ending outside them is too unlikely to matter.
-        return [round(sum(p for token, p in top.items() if (_END_ZH if lang == "zh" else _END_EN).match(token)), 6)
+        return [round(sum(p for token, p in top.items()
+                          if token == _END_OF_TURN or (_END_ZH if lang == "zh" else _END_EN).match(token)), 6)
                 for lang, top in zip(langs, tops)]
+
+
+def model_input(question: str, answer: str, rules: EndingRules) -> str:
+    """The chat the model continues: the question (its start and end when long) and the answer's last
+    characters as the unfinished reply. Control-token look-alikes in the data are broken up, so that llama.cpp
+    reads them as text and not as the turn's end."""
+    question = question.strip()
+    if len(question) > rules.prompt_chars:
+        half = rules.prompt_chars // 2
+        question = f"{question[:half]}…{question[-half:]}"
+    answer = answer.rstrip()
+    if len(answer) > rules.context_chars:
+        answer = "…" + answer[-rules.context_chars:]
+    return _CHAT.format(question=question.replace("<|", "< |"), answer=answer.replace("<|", "< |"))
 
 
 def skip_reason(candidates: int, rules: EndingRules) -> str | None:
@@ -161,7 +184,8 @@ def skip_reason(candidates: int, rules: EndingRules) -> str | None:
 
 def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: EndingRules, cache) -> EndingRun:
     """The check over `total` candidates, which `load_candidates` returns (raw_id, pair_id, source, lang,
-    response) when the check runs: their rejects and the check's summary. `cache` is the runtime's OutputCache."""
+    instruction, input, response) when the check runs: their rejects and the check's summary. `cache` is the
+    runtime's OutputCache."""
     schema = {"raw_id": pl.Utf8, "pair_id": pl.Utf8, "source": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8}
     summary = {"mode": rules.mode, "model": rules.model, "candidates": total}
     why = skip_reason(total, rules)
@@ -169,9 +193,11 @@ def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: Ending
         return EndingRun(pl.DataFrame(schema=schema), summary | {"scored": 0, "computed": 0, "rejected": 0}
                          | ({"skipped": why} if why else {}))
     candidates = load_candidates()
-    items = [f"{lang}\t{text.rstrip()}" for lang, text in candidates.select("lang", "response").iter_rows()]
+    items = [lang + "\t" + model_input("\n".join(filter(None, (instruction, input_text))), response, rules)
+             for lang, instruction, input_text, response
+             in candidates.select("lang", "instruction", "input", "response").iter_rows()]
     scorer = _Scorer(rules)
-    fields = {"version": SCORING_VERSION, "context_chars": rules.context_chars}
+    fields = {"version": SCORING_VERSION}
     probs, _ = cache.through(_model_hash(rules.model), "ending", items, fields, scorer, chunk_size=16)
     thresholds = [rules.threshold_zh if lang == "zh" else rules.threshold_en for lang in candidates["lang"].to_list()]
     cut = [p < t for p, t in zip(probs, thresholds)]
