@@ -35,9 +35,11 @@ def test_candidates_are_open_prose_endings_only():
         ("zh", "列出四种水果。", "苹果、香蕉、橙子、葡萄、西瓜、芒果"),                                         # a list of items
         ("en", "Group the words.", "Synonyms:\n- Group 1: wish, want"),                              # labelled list
         ("en", "Explain tides.", "The tides follow the moon: it pulls the water toward"),          # a clause, open
+        ("en", "Write a post.", "Nothing beats a walk by the sea at dawn. #MorningWalk"),             # hashtags end it
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
-                                                   False, False, False, False, False, True]
+                                                   False, False, False, False, False, True,
+                                                   False]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 

@@ -12,12 +12,13 @@ threshold the answer is `truncated`. The question matters most for short answers
 after "列出三种水果", and a model reading the answer alone expects more.
 
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
-on a letter or a Han character, in prose (not code, a table row, a URL or a span copied from the prompt), with a
-last line of at least a few words. Outputs are cached by content (model hash, the model's input, settings) like
-every model output, so a rebuild scores nothing it has seen. One candidate costs about 2.3 s on the two CPU cores
-(question and answer make a few hundred tokens to read), so `mode='auto'` runs the check only when the
-candidates fit `max_candidates` and the run reports what it did. The thresholds were chosen on bench/truncation_dev.py's development answers
-(figures in BENCHMARKS.md, "Cleaning quality on real data").
+on a letter or a Han character, in prose (not code, a table row, a URL, a span copied from the prompt, a list of
+short items or closing hashtags), with a last line of at least a few words. Outputs are cached by content (model
+hash, the model's input, settings) like every model output, so a rebuild scores nothing it has seen. One
+candidate costs about 2.3 s on the two CPU cores (question and answer make a few hundred tokens to read), so
+`mode='auto'` runs the check only when the candidates fit `max_candidates` and the run reports what it did. The
+thresholds were chosen on bench/truncation_dev.py's development answers (figures in BENCHMARKS.md, "Cleaning
+quality on real data").
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[A-Za-z]+")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _ITEM_SEP = re.compile(r"[,，、;；]")
+# A post that ends on its hashtags: like a list, a model always expects one more tag.
+_HASHTAG_END = re.compile(r"#\w+$")
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
     last_line = text[text.rfind("\n") + 1:]
     if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
         return False
-    if _enumeration(last_line):
+    if _enumeration(last_line) or _HASHTAG_END.search(last_line):
         return False
     if lang == "zh":
         return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
