@@ -59,6 +59,7 @@ def load_labelled(shared: Path = SHARED_DATA, labelled: Path = LABELLED) -> pl.D
     `heldout` column. Raises ValueError naming the pairs that the data no longer has."""
     from clean_data import unify_shared
 
+    shared = shared.resolve()  # the readers report resolved paths: a symlinked data folder must match them
     labels = pl.read_csv(labelled, schema_overrides={"pair_id": pl.Utf8})
     unknown = sorted(set(labels["file"]) - set(FILE_FORMATS))
     if unknown:
