@@ -106,8 +106,13 @@ def candidate_mask(frame: pl.DataFrame, rules: EndingRules) -> pl.Series:
     # Python reads only the open-ended rows (about one in ten of real answers).
     rows = frame.filter(pl.Series(flags)).select("lang", "instruction", "input", "response").iter_rows()
     for i, row in zip(flags.nonzero()[0], rows):
-        flags[i] = _judged(row[3].rstrip(), row[0], f"{row[1]}\n{row[2] or ''}", rules)
+        flags[i] = _judged(row[3].rstrip(), row[0], _question(row[1], row[2]), rules)
     return pl.Series("ending_candidate", flags, pl.Boolean)
+
+
+def _question(instruction: str | None, input_text: str | None) -> str:
+    """The pair's prompt as one text: what the candidate filter searches for copied spans and the model reads."""
+    return "\n".join(filter(None, (instruction, input_text)))
 
 
 def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
@@ -196,7 +201,7 @@ def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: Ending
         return EndingRun(pl.DataFrame(schema=schema), summary | {"scored": 0, "computed": 0, "rejected": 0}
                          | ({"skipped": why} if why else {}))
     candidates = load_candidates()
-    items = [lang + "\t" + model_input("\n".join(filter(None, (instruction, input_text))), response, rules)
+    items = [lang + "\t" + model_input(_question(instruction, input_text), response, rules)
              for lang, instruction, input_text, response
              in candidates.select("lang", "instruction", "input", "response").iter_rows()]
     scorer = _Scorer(rules)
