@@ -13,7 +13,8 @@ after "列出三种水果", and a model reading the answer alone expects more.
 
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
 on a letter or a Han character, in prose (not code, a table row, a URL, a span copied from the prompt, a list of
-short items or closing hashtags), with a last line of at least a few words. Outputs are cached by content (model
+short items, closing hashtags or the last item of a list whose items all end without a stop), with a last line
+of at least a few words. Outputs are cached by content (model
 hash, the model's input, settings) like every model output, so a rebuild scores nothing it has seen. One
 candidate costs about 2.3 s on the two CPU cores (question and answer make a few hundred tokens to read), so
 `mode='auto'` runs the check only when the candidates fit `max_candidates` and the run reports what it did. The
@@ -55,6 +56,10 @@ _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _ITEM_SEP = re.compile(r"[,，、;；]")
 # A post that ends on its hashtags: like a list, a model always expects one more tag.
 _HASHTAG_END = re.compile(r"#\w+$")
+# A list item's marker ("3. ", "3、", "(3) ", "- ", "• ") and a line that ends on a stop.
+_ITEM = re.compile(r"\s*(?:\(?(?P<number>\d{1,3})[.、)）]|[-*•·])\s*")
+_STOPPED = re.compile(r"[.!?。！？:：;；]\s*$")
+_LIST_ITEM_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
     last_line = text[text.rfind("\n") + 1:]
     if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
         return False
-    if _enumeration(last_line) or _HASHTAG_END.search(last_line):
+    if _enumeration(last_line) or _HASHTAG_END.search(last_line) or _unstopped_list_end(text):
         return False
     if lang == "zh":
         return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
@@ -134,6 +139,23 @@ def _enumeration(line: str) -> bool:
     items = [item.strip() for item in _ITEM_SEP.split(rest if colon else line)]
     return (len(items) >= (2 if colon else 3)
             and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items))
+
+
+def _unstopped_list_end(text: str) -> bool:
+    """The last item of a list whose items all end without a stop ("4. 早睡早起\n5. 学会做饭，是成年人的温柔"):
+    a model reading it expects one more item. Cut items are mostly short, so the last item is judged after all
+    when it is much shorter than the items before it (under `_LIST_ITEM_SHARE` of their median)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    marks = [_ITEM.match(line) for line in lines]
+    if len(lines) < 3 or not marks[-1]:
+        return False
+    numbered = marks[-1]["number"] is not None
+    earlier = [line[mark.end():] for line, mark in zip(lines[:-1], marks[:-1])
+               if mark and (mark["number"] is not None) == numbered]
+    if len(earlier) < 2 or any(_STOPPED.search(item) for item in earlier):
+        return False
+    lengths = sorted(len(item) for item in earlier)
+    return len(lines[-1][marks[-1].end():]) >= _LIST_ITEM_SHARE * lengths[len(lengths) // 2]
 
 
 def _model_hash(name: str) -> str:
