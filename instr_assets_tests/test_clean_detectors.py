@@ -68,6 +68,10 @@ def test_declining_words_in_an_answer_are_no_refusal(response):
     # a list ending on an empty item
     ("Languages to learn:\n+ Python\n+ Go\n+", ""),
     ("Languages to learn:\n• Python\n• Go\n•", ""),
+    # a list whose items all end on a stop, cut inside a much shorter last item
+    ("Steps:\n1. Rinse the rice twice in cold water.\n2. Soak it for twenty minutes before cooking.\n3. Drain", ""),
+    ("1. 9 - 4 = ?\n2. 6 + 7 = ?\n3. 8 x", ""),
+    ("同义词：\n1. 开心：高兴、快乐、愉快、喜悦。\n2. 难过：伤心、悲伤、忧愁、沮丧。\n3. 生气：愤", ""),
 ])
 def test_cut_off_answers_are_truncated(response, prompt):
     assert truncated(response, prompt=prompt)[0] == "truncated"
@@ -84,6 +88,9 @@ def test_cut_off_answers_are_truncated(response, prompt):
     ("Thanks for reading. Hope this helps", ""),  # a closing courtesy after a finished sentence
     ("Here is the plan. Let me know if you want changes", ""),
     ("1. Apples\n2. Pears\n3. Plums", ""),  # list items
+    # the last item lacks the stop the others have, but is as long as they are
+    ("Steps:\n1. Rinse the rice twice in cold water.\n2. Soak it for twenty minutes.\n3. Cook it on low heat", ""),
+    ("Colours:\n- Red.\n- Blue.\n- Green", ""),
     ("for item in items:\n    print(item)", ""),  # code
     ("x = [1, 2, 3]\ny = x[0]", ""),
     ("We'll meet at the station. Later we go to the museum. See you there, Anna", ""),  # name at the end

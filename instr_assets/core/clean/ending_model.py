@@ -32,6 +32,7 @@ from typing import Callable, Literal
 import polars as pl
 
 from .junk import quoted_whole
+from .list_ends import unstopped_list_end
 from .textshape import is_code_line, is_table_row
 
 _log = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _ITEM_SEP = re.compile(r"[,，、;；]")
 # A post that ends on its hashtags: like a list, a model always expects one more tag.
 _HASHTAG_END = re.compile(r"#\w+$")
-# A list item's marker ("3. ", "3、", "(3) ", "- ", "• ") and a line that ends on a stop.
-_ITEM = re.compile(r"\s*(?:\(?(?P<number>\d{1,3})[.、)）]|[-*•·])\s*")
-_STOPPED = re.compile(r"[.!?。！？:：;；]\s*$")
-_LIST_ITEM_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
     last_line = text[text.rfind("\n") + 1:]
     if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
         return False
-    if _enumeration(last_line) or _HASHTAG_END.search(last_line) or _unstopped_list_end(text):
+    if _enumeration(last_line) or _HASHTAG_END.search(last_line) or unstopped_list_end(text):
         return False
     if lang == "zh":
         return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
@@ -139,23 +136,6 @@ def _enumeration(line: str) -> bool:
     items = [item.strip() for item in _ITEM_SEP.split(rest if colon else line)]
     return (len(items) >= (2 if colon else 3)
             and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items))
-
-
-def _unstopped_list_end(text: str) -> bool:
-    """The last item of a list whose items all end without a stop ("4. 早睡早起\n5. 学会做饭，是成年人的温柔"):
-    a model reading it expects one more item. Cut items are mostly short, so the last item is judged after all
-    when it is much shorter than the items before it (under `_LIST_ITEM_SHARE` of their median)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    marks = [_ITEM.match(line) for line in lines]
-    if len(lines) < 3 or not marks[-1]:
-        return False
-    numbered = marks[-1]["number"] is not None
-    earlier = [line[mark.end():] for line, mark in zip(lines[:-1], marks[:-1])
-               if mark and (mark["number"] is not None) == numbered]
-    if len(earlier) < 2 or any(_STOPPED.search(item) for item in earlier):
-        return False
-    lengths = sorted(len(item) for item in earlier)
-    return len(lines[-1][marks[-1].end():]) >= _LIST_ITEM_SHARE * lengths[len(lengths) // 2]
 
 
 def _model_hash(name: str) -> str:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from . import pii
 from .clause_end import (DANGLING_EN, PRONOUNS, PRONOUNS_ZH, SENTENCE_OPENERS, SIGN_OFF, is_two_letter_stub,
                          lacks_main_clause, open_ending, zh_dangling)
+from .list_ends import ENDS_SENTENCE, empty_last_item, headless_last_item, short_unstopped_last_item
 from .quality_rules import DEFAULT_RULES, QualityRules
 from .textshape import LIST_ITEM, is_code_line, is_table_row, prose, strip_code
 
@@ -246,8 +247,8 @@ def truncated(response: str, rules: QualityRules = DEFAULT_RULES, prompt: str = 
     if quoted_whole(text, prompt):
         return None
     detail = (_cut_off(text, last_line, rules) or _cut_in_copied_word(text, prompt)
-              or _headless_last_item(text, last_line) or _unfinished_last_sentence(text, last_line, rules)
-              or _subordinate_clause_only(last_line))
+              or headless_last_item(text, last_line) or short_unstopped_last_item(text, last_line)
+              or _unfinished_last_sentence(text, last_line, rules) or _subordinate_clause_only(last_line))
     # Tables and rules end as they like; a letter may close on "Best regards,".
     if (not detail or is_table_row(last_line) or set(last_line.strip()) <= set("-=*_#~")
             or (last_line[-1] == "," and _is_sign_off(text, last_line))):
@@ -300,24 +301,6 @@ def _cut_in_copied_word(text: str, prompt: str) -> str | None:
     if (word and _only_inside_words(stubs, written_before, word_start=True)
             and _zipf(word.group().lower()) < _RARE_ZIPF):
         return f"ends on {word.group()!r}, the start of a word written whole before"
-    return None
-
-
-# A list item's heading: "**Focus groups**:", "Research your options:".
-_ITEM_HEAD = re.compile(r"[^:：\n]{2,60}[:：]")
-# The last item of such a list with no heading is this short at most (in words): a heading cut before its colon.
-_HEADLESS_ITEM_WORDS = 4
-
-
-def _headless_last_item(text: str, last_line: str) -> str | None:
-    """A list whose items all open with a heading and a colon ("2. Attend a meeting: Most clubs …"), ending
-    on a short item without one ("4. Be act"): the last item was cut inside its heading."""
-    item = LIST_ITEM.match(last_line)
-    if not item or ":" in last_line or "：" in last_line or len(last_line.split()) > _HEADLESS_ITEM_WORDS + 1:
-        return None
-    earlier = [m for m in map(LIST_ITEM.match, text.split("\n")[:-1]) if m]
-    if len(earlier) >= 2 and all(_ITEM_HEAD.match(m.string, m.end()) for m in earlier):
-        return "the last list item lacks the heading every other one has"
     return None
 
 
@@ -387,7 +370,6 @@ def _unfinished_last_sentence(text: str, last_line: str, rules: QualityRules) ->
 
 _PROSE_START = re.compile(r"\s*[\"“‘'(（]?[A-Za-z\u4e00-\u9fff]")
 _FIELD = re.compile(r"\s*[^:：\s][^:：]{0,30}[:：]\s*\S")
-_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)）」』]*$")
 
 
 def _earlier_lines_punctuated(before: str, item: bool, at_least: int) -> bool:
@@ -399,8 +381,8 @@ def _earlier_lines_punctuated(before: str, item: bool, at_least: int) -> bool:
         same = [ln for ln in lines if LIST_ITEM.match(ln)]
     else:
         same = [ln for ln in lines if not (LIST_ITEM.match(ln) or is_table_row(ln))
-                and (_ENDS_SENTENCE.search(ln) or not is_code_line(ln))]
-    return len(same) >= at_least and all(_ENDS_SENTENCE.search(ln) for ln in same)
+                and (ENDS_SENTENCE.search(ln) or not is_code_line(ln))]
+    return len(same) >= at_least and all(ENDS_SENTENCE.search(ln) for ln in same)
 
 
 def _subordinate_clause_only(last_line: str) -> str | None:
@@ -411,21 +393,9 @@ def _subordinate_clause_only(last_line: str) -> str | None:
     return f"a clause opened by {opener!r} without its main clause" if opener else None
 
 
-# A bullet with nothing after it ("-" and "*" alone are rules, numbers end on a full stop).
-_EMPTY_ITEM = re.compile(r"\s*[+•·▪●○◦]\s*")
-_NUMBER_ALONE, _NUMBERED_ITEM = re.compile(r"\s*(\d{1,3})[.)、]?\s*"), re.compile(r"\s*(\d{1,3})[.)、]\s*\S")
-
-
-def _next_item_number(text: str, last_line: str) -> bool:
-    """A last line of only the number that follows the item before it ("4. 五行打油诗" then "5")."""
-    alone = _NUMBER_ALONE.fullmatch(last_line)
-    item = alone and _NUMBERED_ITEM.match(text[:-len(last_line)].rstrip().rpartition("\n")[2])
-    return bool(item) and int(alone.group(1)) == int(item.group(1)) + 1
-
-
 def _cut_off(text: str, last_line: str, rules: QualityRules) -> str | None:
     """What shows that `text` (stripped, not ending on a full stop) was cut off, or None."""
-    if "\n" in text and (_EMPTY_ITEM.fullmatch(last_line) or _next_item_number(text, last_line)):
+    if empty_last_item(text, last_line):
         return "ends on an empty list item"
     if last_line[-1] in _TRAILING_CUT:
         return f"ends on {last_line[-1]!r}"
