@@ -43,10 +43,12 @@ def test_candidates_are_open_prose_endings_only():
                                "4. 学会等待是成"),
         ("en", "Plan a trip.", "- Book the train tickets early\n- Pack light clothes for the\n"
                                "- Find a hotel near the old town"),
+        # Chinese prose split at its commas is no list of short items
+        ("zh", "怎样提高写作？", "1. 每天写作：每天写一些东西，即使只是几句话。这将"),
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
                                                    False, False, False, False, False, True,
-                                                   False, False, True, False]
+                                                   False, False, True, False, True]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 

@@ -55,6 +55,8 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[A-Za-z]+")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _ITEM_SEP = re.compile(r"[,，、;；]")
+_SENTENCE_END = re.compile(r"[。！？!?]|\.\s")
+_ITEM_MAX_CHARS_ZH = 10
 # A post that ends on its hashtags: like a list, a model always expects one more tag.
 _HASHTAG_END = re.compile(r"#\w+$")
 
@@ -134,8 +136,17 @@ def _enumeration(line: str) -> bool:
     list after a label, three without one."""
     label, colon, rest = line.rpartition(":") if ":" in line else line.rpartition("：")
     items = [item.strip() for item in _ITEM_SEP.split(rest if colon else line)]
-    return (len(items) >= (2 if colon else 3)
-            and all(item and len(item.split()) <= 3 and len(item) <= 30 for item in items))
+    return len(items) >= (2 if colon else 3) and all(map(_short_item, items))
+
+
+def _short_item(item: str) -> bool:
+    """An item of an enumeration: a few words (English) or characters (Chinese, written without spaces), and no
+    sentence end inside ("每天写一些东西，即使只是几句话。这将" is prose split at its commas)."""
+    if not item or _SENTENCE_END.search(item):
+        return False
+    if _HAN.search(item):
+        return len(item) <= _ITEM_MAX_CHARS_ZH
+    return len(item.split()) <= 3 and len(item) <= 30
 
 
 def _model_hash(name: str) -> str:
