@@ -317,3 +317,18 @@ def test_default_model_translates_and_grades(tmp_path):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese) and "weather" not in chinese
     right, wrong = judge_scores(gen, [("What is 2+3?", "5"), ("What is 2+3?", "The capital of France is Paris.")])
     assert right.score > wrong.score + 1 and right.coverage > 0.9
+
+
+@needs_llamacpp
+def test_default_model_reports_the_next_token_when_it_is_part_of_a_character():
+    """llama.cpp gives no log-probabilities for a token that is only some of a Han character's bytes; the
+    runtime generates on until the character is whole and reads the first token's alternatives then."""
+    from instr_assets.core.clean.ending_model import EndingRules, model_input
+    from instr_assets.core.models.runtime import default_model_available
+
+    if not default_model_available():
+        pytest.skip("the default GGUF is not installed (scripts/fetch_models.sh)")
+    question = "请在[Excel表格]中创建一行新记录，包括以下信息：\n- 产品：iPhone 12\n- 价格：$999\n确保将更改保存到电子表格中。"
+    text = model_input(question, "当然，我可以帮你。这是我在电子表格中创建的新行：\n\n产", EndingRules())
+    (top,) = load_generator("default").next_token_top([text])
+    assert top and sum(top.values()) > 0.9

@@ -82,9 +82,9 @@ class LlamaCppGenerator:
         wanted = set(candidates)
         out = []
         for prompt in prompts:
-            response = self._chat({"messages": _messages(prompt, system), "max_tokens": 1, "temperature": 0,
-                                   "logprobs": True, "top_logprobs": self.TOP_LOGPROBS})
-            first = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            first = self._first_token_top(self._server.handle_chat_completions, {
+                "messages": _messages(prompt, system), "temperature": 0, "logprobs": True,
+                "top_logprobs": self.TOP_LOGPROBS})
             seen: dict[str, float] = {}
             for item in first:
                 token = item["token"].strip()
@@ -95,15 +95,25 @@ class LlamaCppGenerator:
             out.append(seen)
         return out
 
+    def _first_token_top(self, handle, request: dict) -> list[dict]:
+        """The first generated token's top alternatives (token, logprob). llama.cpp reports no log-probabilities
+        for a token that is only part of a character's UTF-8 bytes (a Han character can take two or three
+        tokens), so then a few more tokens are generated, which complete the character and report the first
+        token's alternatives too. Empty when even that fails: only byte fragments came, never an ending."""
+        for max_tokens in (1, 4):
+            logprobs = self._request(handle, request | {"max_tokens": max_tokens})["choices"][0].get("logprobs")
+            if logprobs and logprobs.get("content"):
+                return logprobs["content"][0]["top_logprobs"]
+        return []
+
     def next_token_top(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """For each raw text (no chat template: the text itself is the context), its most likely next tokens
         with their probabilities, the top TOP_LOGPROBS of them: how the model expects the text to go on."""
         out = []
         for text in texts:
-            response = self._request(self._server.handle_completions, {
-                "prompt": text, "max_tokens": 1, "temperature": 0, "n_probs": self.TOP_LOGPROBS})
             probs: dict[str, float] = {}
-            for item in response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]:
+            for item in self._first_token_top(self._server.handle_completions, {
+                    "prompt": text, "temperature": 0, "n_probs": self.TOP_LOGPROBS}):
                 probs[item["token"]] = probs.get(item["token"], 0.0) + math.exp(item["logprob"])
             out.append(probs)
         return out
