@@ -45,10 +45,12 @@ def test_candidates_are_open_prose_endings_only():
                                "- Find a hotel near the old town"),
         # Chinese prose split at its commas is no list of short items
         ("zh", "怎样提高写作？", "1. 每天写作：每天写一些东西，即使只是几句话。这将"),
+        # a line begun after a finished sentence is judged however short
+        ("en", "Why rotate crops?", "Rotation keeps the soil rich and breaks pest cycles.\n\nAddi"),
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
                                                    False, False, False, False, False, True,
-                                                   False, False, True, False, True]
+                                                   False, False, True, False, True, True]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 

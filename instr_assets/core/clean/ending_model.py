@@ -14,7 +14,7 @@ after "列出三种水果", and a model reading the answer alone expects more.
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
 on a letter or a Han character, in prose (not code, a table row, a URL, a span copied from the prompt, a list of
 short items, closing hashtags or the last item of a list whose items all end without a stop), with a last line
-of at least a few words. Outputs are cached by content (model
+of at least a few words, or of any length after a finished sentence. Outputs are cached by content (model
 hash, the model's input, settings) like every model output, so a rebuild scores nothing it has seen. One
 candidate costs about 2.3 s on the two CPU cores (question and answer make a few hundred tokens to read), so
 `mode='auto'` runs the check only when the candidates fit `max_candidates` and the run reports what it did. The
@@ -57,6 +57,8 @@ _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
 _ITEM_SEP = re.compile(r"[,，、;；]")
 _SENTENCE_END = re.compile(r"[。！？!?]|\.\s")
 _ITEM_MAX_CHARS_ZH = 10
+# The line before the last ends a sentence (or opens what follows, with a colon).
+_AFTER_STOP = re.compile(r"[.!?。！？:：][\"'”’)）」』]*[ \t]*\n\s*$")
 # A post that ends on its hashtags: like a list, a model always expects one more tag.
 _HASHTAG_END = re.compile(r"#\w+$")
 
@@ -76,8 +78,8 @@ class EndingRules:
     prompt_chars: int = 300
     # In 'auto' mode, more candidates than this skip the check (the run says so): about 20 minutes of CPU.
     max_candidates: int = 500
-    # The last line must have this many words (English) or Han characters (Chinese) to be judged: short
-    # answers, labels and titles end as they like.
+    # The last line must have this many words (English) or Han characters (Chinese) to be judged, unless a
+    # finished sentence comes before it: short answers, labels and titles end as they like.
     min_words: int = 3
     min_chars_zh: int = 6
     threads: int = 2
@@ -125,8 +127,13 @@ def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
         return False
     if _enumeration(last_line) or _HASHTAG_END.search(last_line) or unstopped_list_end(text):
         return False
+    if lang == "zh" and not _HAN.match(text[-1]):
+        return False
+    # A line begun after a finished sentence is judged however short: "…quality.\n\nAddi", "…数据。\n\n尽".
+    if _AFTER_STOP.search(text[:len(text) - len(last_line)]):
+        return True
     if lang == "zh":
-        return len(_HAN.findall(last_line)) >= rules.min_chars_zh and bool(_HAN.match(text[-1]))
+        return len(_HAN.findall(last_line)) >= rules.min_chars_zh
     return len(_WORD.findall(last_line)) >= rules.min_words
 
 
