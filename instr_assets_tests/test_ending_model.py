@@ -47,10 +47,12 @@ def test_candidates_are_open_prose_endings_only():
         ("zh", "怎样提高写作？", "1. 每天写作：每天写一些东西，即使只是几句话。这将"),
         # a line begun after a finished sentence is judged however short
         ("en", "Why rotate crops?", "Rotation keeps the soil rich and breaks pest cycles.\n\nAddi"),
+        # judged by the language it ends in, not the pair's
+        ("zh", "生成一个随机数。", "Sure, here is a random number: 0.7628. Keep in mind that each time you"),
     )
     assert candidate_mask(frame, ON).to_list() == [True, False, False, False, False, False, False, True, False,
                                                    False, False, False, False, False, True,
-                                                   False, False, True, False, True, True]
+                                                   False, False, True, False, True, True, True]
     assert not any(candidate_mask(frame, EndingRules(mode="off")))
 
 

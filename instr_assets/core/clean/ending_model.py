@@ -112,7 +112,7 @@ def candidate_mask(frame: pl.DataFrame, rules: EndingRules) -> pl.Series:
     # Python reads only the open-ended rows (about one in ten of real answers).
     rows = frame.filter(pl.Series(flags)).select("lang", "instruction", "input", "response").iter_rows()
     for i, row in zip(flags.nonzero()[0], rows):
-        flags[i] = _judged(row[3].rstrip(), row[0], _question(row[1], row[2]), rules)
+        flags[i] = _judged(row[3].rstrip(), _question(row[1], row[2]), rules)
     return pl.Series("ending_candidate", flags, pl.Boolean)
 
 
@@ -121,8 +121,15 @@ def _question(instruction: str | None, input_text: str | None) -> str:
     return "\n".join(filter(None, (instruction, input_text)))
 
 
-def _judged(text: str, lang: str, prompt: str, rules: EndingRules) -> bool:
+def ending_lang(text: str) -> str:
+    """The language the answer ends in, which its ending is judged by: a Chinese pair's answer may end in English
+    (a translation, a quoted reply) and the other way round."""
+    return "zh" if _HAN.search(text.rstrip()[-20:].rpartition("\n")[2]) else "en"
+
+
+def _judged(text: str, prompt: str, rules: EndingRules) -> bool:
     last_line = text[text.rfind("\n") + 1:]
+    lang = ending_lang(text)
     if is_code_line(last_line) or is_table_row(last_line) or _URL_END.search(last_line) or quoted_whole(text, prompt):
         return False
     if _enumeration(last_line) or _HASHTAG_END.search(last_line) or unstopped_list_end(text):
@@ -221,13 +228,14 @@ def check(total: int, load_candidates: Callable[[], pl.DataFrame], rules: Ending
         return EndingRun(pl.DataFrame(schema=schema), summary | {"scored": 0, "computed": 0, "rejected": 0}
                          | ({"skipped": why} if why else {}))
     candidates = load_candidates()
+    langs = [ending_lang(response) for response in candidates["response"].to_list()]
     items = [lang + "\t" + model_input(_question(instruction, input_text), response, rules)
-             for lang, instruction, input_text, response
-             in candidates.select("lang", "instruction", "input", "response").iter_rows()]
+             for lang, (instruction, input_text, response)
+             in zip(langs, candidates.select("instruction", "input", "response").iter_rows())]
     scorer = _Scorer(rules)
     fields = {"version": SCORING_VERSION}
     probs, _ = cache.through(_model_hash(rules.model), "ending", items, fields, scorer, chunk_size=16)
-    thresholds = [rules.threshold_zh if lang == "zh" else rules.threshold_en for lang in candidates["lang"].to_list()]
+    thresholds = [rules.threshold_zh if lang == "zh" else rules.threshold_en for lang in langs]
     cut = [p < t for p, t in zip(probs, thresholds)]
     details = [f"the model gives {p:.4f} (< {t}) that the text ends here: …{r.rstrip()[-40:]!r}"
                for p, t, r, c in zip(probs, thresholds, candidates["response"].to_list(), cut) if c]
