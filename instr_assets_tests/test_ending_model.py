@@ -37,7 +37,8 @@ def test_candidates_are_open_prose_endings_only():
         ("en", "Explain tides.", "The tides follow the moon: it pulls the water toward"),          # a clause, open
         ("en", "Write a post.", "Nothing beats a walk by the sea at dawn. #MorningWalk"),             # hashtags end it
         # The last of a list of items that all end without a stop: finished, unless much shorter than the rest.
-        ("zh", "写四个标题。", "1. 清晨的第一缕阳光照进小院\n2. 外婆的手擀面最香最暖\n3. 雨后的山路总是格外安静\n"
+        # (a title may be a question)
+        ("zh", "写四个标题。", "1. 清晨的第一缕阳光照进小院\n2. 外婆的手擀面为什么最香？\n3. 雨后的山路总是格外安静\n"
                                "4. 学会等待，是成长的温柔"),
         ("zh", "写四个标题。", "1. 清晨的第一缕阳光照进小院\n2. 外婆的手擀面最香最暖\n3. 雨后的山路总是格外安静\n"
                                "4. 学会等待是成"),

@@ -20,6 +20,7 @@ _HEADLESS_ITEM_WORDS = 4
 _EMPTY_ITEM = re.compile(r"\s*[+•·▪●○◦]\s*")
 _NUMBER_ALONE, _NUMBERED_ITEM = re.compile(r"\s*(\d{1,3})[.)、]?\s*"), re.compile(r"\s*(\d{1,3})[.)、]\s*\S")
 _NUMBERED = re.compile(r"\s*[(（]?\d")
+_NUMBER = re.compile(r"\s*[(（]?(\d{1,3})")
 ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)）」』]*$")
 _ENDS_STOP = re.compile(r"[.!?。！？:：;；][\"'”’)）」』]*\s*$")
 # A last item under this share of the median length of the items before it is short: cut items mostly are,
@@ -34,10 +35,22 @@ def _kind(line: str) -> str:
 
 
 def _siblings(text: str, last_line: str) -> list[str]:
-    """The bodies of the list items of `last_line`'s kind before it."""
+    """The bodies of the list items of `last_line`'s kind before it; for a numbered item, only those of its own
+    list (numbered up to it without a gap), not of an earlier list in the same answer."""
     kind = _kind(last_line)
-    return [line[m.end():].strip() for line in text[:len(text) - len(last_line)].split("\n")
-            if (m := LIST_ITEM.match(line)) and _kind(line) == kind]
+    items = [(m, line) for line in text[:len(text) - len(last_line)].split("\n")
+             if (m := LIST_ITEM.match(line)) and _kind(line) == kind]
+    number = _NUMBER.match(last_line)
+    if number:
+        expected, own = int(number.group(1)) - 1, []
+        for m, line in reversed(items):
+            found = _NUMBER.match(line)
+            if not found or int(found.group(1)) != expected:
+                break
+            own.append((m, line))
+            expected -= 1
+        items = own
+    return [line[m.end():].strip() for m, line in items]
 
 
 def _short(body: str, siblings: list[str]) -> bool:
@@ -83,12 +96,13 @@ def short_unstopped_last_item(text: str, last_line: str) -> str | None:
 
 
 def unstopped_list_end(text: str) -> bool:
-    """The last item of a list whose items (two or more of its kind before it) all end without a stop, and
-    that is not much shorter than they are: finished, though a model reading it expects one more item."""
+    """The last item of a list whose items (two or more of its kind before it) mostly end without a stop (a
+    title list may hold a question), and that is not much shorter than they are: finished, though a model
+    reading it expects one more item."""
     last_line = text[text.rfind("\n") + 1:]
     item = LIST_ITEM.match(last_line)
     if not item:
         return False
     siblings = _siblings(text, last_line)
-    return (len(siblings) >= 2 and not any(_ENDS_STOP.search(s) for s in siblings)
-            and not _short(last_line[item.end():].strip(), siblings))
+    stopped = sum(bool(_ENDS_STOP.search(s)) for s in siblings)
+    return len(siblings) >= 2 and 2 * stopped < len(siblings) and not _short(last_line[item.end():].strip(), siblings)
