@@ -13,7 +13,7 @@ after "列出三种水果", and a model reading the answer alone expects more.
 
 Only answers the rules left open are candidates: the final response of a kept English or Chinese pair that ends
 on a letter or a Han character, in prose (not code, a table row, a URL, a span copied from the prompt, a list of
-short items, closing hashtags or the last item of a list whose items all end without a stop), with a last line
+short items, closing hashtags or the last item of a list whose items mostly end without a stop), with a last line
 of at least a few words, or of any length after a finished sentence. Outputs are cached by content (model
 hash, the model's input, settings) like every model output, so a rebuild scores nothing it has seen. One
 candidate costs about 2.3 s on the two CPU cores (question and answer make a few hundred tokens to read), so

@@ -3,7 +3,7 @@ truncation rules (junk.py) and of the truncation model's candidate filter (endin
 
 A list's items are written alike: if each earlier item opens with a heading and a colon, or ends on a full
 stop, a last item that lacks it and is short was cut inside it ("4. Be act", "7. Use", "3. 5 x" after "2. 8 x 7
-= ?"). The other way round, the last item of a list whose items all end without a stop reads unfinished to a
+= ?"). The other way round, the last item of a list whose items mostly end without a stop reads unfinished to a
 language model (one more item could follow) but is finished unless it is much shorter than the items before it.
 """
 from __future__ import annotations
