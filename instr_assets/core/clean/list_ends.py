@@ -19,7 +19,6 @@ _HEADLESS_ITEM_WORDS = 4
 # A bullet with nothing after it ("-" and "*" alone are rules, numbers end on a full stop).
 _EMPTY_ITEM = re.compile(r"\s*[+•·▪●○◦]\s*")
 _NUMBER_ALONE, _NUMBERED_ITEM = re.compile(r"\s*(\d{1,3})[.)、]?\s*"), re.compile(r"\s*(\d{1,3})[.)、]\s*\S")
-_NUMBERED = re.compile(r"\s*[(（]?\d")
 _NUMBER = re.compile(r"\s*[(（]?(\d{1,3})")
 ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)）」』]*$")
 _ENDS_STOP = re.compile(r"[.!?。！？:：;；][\"'”’)）」』]*\s*$")
@@ -31,7 +30,7 @@ SHORT_ITEM_SHARE = 0.6
 
 def _kind(line: str) -> str:
     """A list's marker kind: numbered, or the bullet character."""
-    return "number" if _NUMBERED.match(line) else line.strip()[:1]
+    return "number" if _NUMBER.match(line) else line.strip()[:1]
 
 
 def _siblings(text: str, last_line: str) -> list[str]:
@@ -51,6 +50,12 @@ def _siblings(text: str, last_line: str) -> list[str]:
             expected -= 1
         items = own
     return [line[m.end():].strip() for m, line in items]
+
+
+def _last_item(text: str, last_line: str) -> tuple[str, list[str]] | None:
+    """The body of `last_line` as a list item and its siblings' bodies, or None when it is no list item."""
+    item = LIST_ITEM.match(last_line)
+    return (last_line[item.end():].strip(), _siblings(text, last_line)) if item else None
 
 
 def _short(body: str, siblings: list[str]) -> bool:
@@ -84,13 +89,13 @@ def headless_last_item(text: str, last_line: str) -> str | None:
 
 def short_unstopped_last_item(text: str, last_line: str) -> str | None:
     """A list whose items (two or more of the last one's kind) all end on a full stop, ending on a much shorter
-    item without one ("6. Let the egg cook … yolk.\\n7. Use", "3. 走: 行走、步行、漫步、迈步、跋涉。\\n4. 看: 观察、注视")."""
-    item = LIST_ITEM.match(last_line)
-    if not item or not last_line[-1:].isalnum():
+    item without one ("6. Let the egg cook … yolk.\\n7. Use",
+    "3. 走: 行走、步行、漫步。\\n4. 看: 观察、注视")."""
+    found = last_line[-1:].isalnum() and _last_item(text, last_line)
+    if not found:
         return None
-    siblings = _siblings(text, last_line)
-    if len(siblings) >= 2 and all(ENDS_SENTENCE.search(s) for s in siblings) and _short(
-            last_line[item.end():].strip(), siblings):
+    body, siblings = found
+    if len(siblings) >= 2 and all(ENDS_SENTENCE.search(s) for s in siblings) and _short(body, siblings):
         return "the last list item is much shorter than the others and lacks the full stop they have"
     return None
 
@@ -99,10 +104,9 @@ def unstopped_list_end(text: str) -> bool:
     """The last item of a list whose items (two or more of its kind before it) mostly end without a stop (a
     title list may hold a question), and that is not much shorter than they are: finished, though a model
     reading it expects one more item."""
-    last_line = text[text.rfind("\n") + 1:]
-    item = LIST_ITEM.match(last_line)
-    if not item:
+    found = _last_item(text, text[text.rfind("\n") + 1:])
+    if not found:
         return False
-    siblings = _siblings(text, last_line)
+    body, siblings = found
     stopped = sum(bool(_ENDS_STOP.search(s)) for s in siblings)
-    return len(siblings) >= 2 and 2 * stopped < len(siblings) and not _short(last_line[item.end():].strip(), siblings)
+    return len(siblings) >= 2 and 2 * stopped < len(siblings) and not _short(body, siblings)
