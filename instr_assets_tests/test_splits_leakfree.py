@@ -62,8 +62,8 @@ def frame(rows: list[dict]) -> pl.DataFrame:
              "domain_hint": None, "task_hint": None, "difficulty_hint": None, "parent_pair_id": None,
              "is_augmented": False} | r for r in rows]
     # Every row's keys count (a few rows set cluster_id or parent_pair_id), not only the first hundred's.
-    df = pl.DataFrame(full, infer_schema_length=None, schema_overrides={k: pl.Utf8 for k in ("domain_hint", "task_hint", "difficulty_hint",
-                                                                  "parent_pair_id")})
+    df = pl.DataFrame(full, infer_schema_length=None, schema_overrides={
+        k: pl.Utf8 for k in ("domain_hint", "task_hint", "difficulty_hint", "parent_pair_id")})
     if "cluster_id" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.Utf8).alias("cluster_id"))
     return df.with_columns(pl.coalesce("cluster_id", "pair_id").alias("cluster_id"))
